@@ -1,0 +1,86 @@
+"""Every error the kit raises on purpose. Each message names the thing and the fix.
+
+    CourseError
+     ├── ResourceError
+     │    ├── UnknownResource        name not in datasets/manifest.yaml
+     │    ├── ResourceUnavailable    offline (or every source failed) and not cached
+     │    └── ChecksumMismatch       a downloaded or cached file is not the registered one
+     ├── ProfileError               malformed ci/params/<profile>.yaml
+     ├── DataError                  a corrupt image, a malformed annotation file
+     ├── ModelError                 a model that is not what the lesson needs
+     ├── NotebookError              a notebook failed, hung or could not be read
+     ├── GradingError               nbgrader chain or expected scores went wrong
+     └── EnvironmentProblem         a missing package, system library or CLI
+"""
+from __future__ import annotations
+
+__all__ = [
+    "CourseError",
+    "ResourceError",
+    "UnknownResource",
+    "ResourceUnavailable",
+    "ChecksumMismatch",
+    "ProfileError",
+    "DataError",
+    "ModelError",
+    "NotebookError",
+    "GradingError",
+    "EnvironmentProblem",
+]
+
+
+class CourseError(Exception):
+    """Base class: anything the kit reports to a learner or an instructor."""
+
+
+class ResourceError(CourseError):
+    """A registered data set or model could not be provided."""
+
+
+class UnknownResource(ResourceError, KeyError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        super().__init__(
+            f"No resource named {name!r} in datasets/manifest.yaml. "
+            f"Known resources: {', '.join(sorted(known))}. Run `course data list` to see them."
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class ResourceUnavailable(ResourceError):
+    pass
+
+
+class ChecksumMismatch(ResourceError):
+    def __init__(self, path: str, expected: str, actual: str, fix: str):
+        self.path, self.expected, self.actual = path, expected, actual
+        super().__init__(
+            f"Checksum mismatch for {path}: expected sha256 {expected}, got {actual}. "
+            f"The file is not the registered one and was not used. {fix}"
+        )
+
+
+class ProfileError(CourseError):
+    pass
+
+
+class DataError(CourseError):
+    pass
+
+
+class ModelError(CourseError):
+    pass
+
+
+class NotebookError(CourseError):
+    pass
+
+
+class GradingError(CourseError):
+    pass
+
+
+class EnvironmentProblem(CourseError):
+    pass

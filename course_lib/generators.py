@@ -1,0 +1,74 @@
+"""Data sets the kit builds from registered real data (see ``generator:`` in the manifest)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .annotations import read_voc
+from .images import open_rgb
+
+__all__ = ["tree_patches"]
+
+
+def _square(cx: float, cy: float, side: float, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """A ``side``-px square centred on (cx, cy), shifted to lie inside the image (None if too big)."""
+    s = int(round(side))
+    if s > w or s > h:
+        return None
+    x0 = min(max(int(round(cx - s / 2)), 0), w - s)
+    y0 = min(max(int(round(cy - s / 2)), 0), h - s)
+    return x0, y0, x0 + s, y0 + s
+
+
+def tree_patches(out: Path, inputs: dict[str, Path], patch_size: int = 96, test_image: str = "",
+                 seed: int = 0, context: float = 1.2, min_side: int = 8, max_cover: float = 0.2) -> None:
+    """Cut tree-crown and background patches from the NEON tiles into ``{train,test}/{tree,background}``.
+
+    Tree patch: a square of ``context`` x the crown's larger side around its box. Background patch:
+    a square of a crown-like size placed at random where boxes cover at most ``max_cover`` of it.
+    One background per tree, per image, so classes are balanced. The ``test_image`` goes to ``test/``.
+    """
+    src = inputs["neon-treecrowns"]
+    rng = np.random.default_rng(seed)
+    for xml in sorted(src.glob("*.xml")):
+        ann = read_voc(xml)
+        split = "test" if ann.filename == test_image or xml.stem == Path(test_image).stem else "train"
+        image = open_rgb(src / (xml.stem + ".png"))
+        w, h = image.size
+        cover = np.zeros((h + 1, w + 1), dtype=np.int64)   # integral image of box coverage
+        mask = np.zeros((h, w), dtype=np.uint8)
+        sides = []
+        n_tree = 0
+        for k, b in enumerate(ann.boxes):
+            mask[int(b.ymin):int(b.ymax), int(b.xmin):int(b.xmax)] = 1
+            side = max(b.width, b.height) * context
+            if max(b.width, b.height) < min_side:
+                continue
+            sq = _square((b.xmin + b.xmax) / 2, (b.ymin + b.ymax) / 2, side, w, h)
+            if sq is None:
+                continue
+            sides.append(side)
+            _save(image.crop(sq), out / split / "tree" / f"{xml.stem}_{k:04d}.jpg", patch_size)
+            n_tree += 1
+        cover[1:, 1:] = mask.cumsum(0).cumsum(1)
+        made, tries = 0, 0
+        while made < n_tree and tries < n_tree * 200:
+            tries += 1
+            side = float(rng.choice(sides))
+            sq = _square(rng.uniform(0, w), rng.uniform(0, h), side, w, h)
+            if sq is None:
+                continue
+            x0, y0, x1, y1 = sq
+            covered = cover[y1, x1] - cover[y0, x1] - cover[y1, x0] + cover[y0, x0]
+            if covered > max_cover * (x1 - x0) * (y1 - y0):
+                continue
+            _save(image.crop(sq), out / split / "background" / f"{xml.stem}_bg{made:04d}.jpg", patch_size)
+            made += 1
+
+
+def _save(patch, path: Path, size: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    patch.resize((size, size), Image.BICUBIC).save(path, quality=95)
