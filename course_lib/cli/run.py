@@ -1,0 +1,16 @@
+"""``course run``: doctor -> every notebook (smoke) -> release + autograde samples -> HTML report."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="the kit's main job on its bundled default, offline, with an HTML report")
+    p.add_argument("--profile", default="smoke", help="notebook profile (default: smoke)")
+    p.add_argument("--jobs", "-j", type=int, default=2, help="notebooks run in parallel (default 2)")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from ..mainjob import run
+
+    state = run(profile=args.profile, jobs=args.jobs, say=lambda m: print(m, flush=True))
+    return 1 if state.failures else 0

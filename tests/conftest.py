@@ -1,0 +1,37 @@
+"""Shared fixtures: real resources from the user's cache, throw-away caches, tiny notebooks."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from course_lib import registry
+from course_lib.paths import cache_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def temp_cache(tmp_path, monkeypatch) -> Path:
+    """An empty COURSE_CACHE whose pip/apt downloads are copied from the real cache (no re-download)."""
+    real = cache_dir()
+    registry.fetch("neon-treecrowns")           # makes sure the real cache holds the deepforest wheel
+    cache = tmp_path / "cache"
+    (cache / "_downloads").mkdir(parents=True)
+    for f in (real / "_downloads").iterdir():
+        (cache / "_downloads" / f.name).symlink_to(f)
+    monkeypatch.setenv("COURSE_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def course_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the course's datasets/ and ci/ under COURSE_ROOT, to edit without touching the repo."""
+    root = tmp_path / "course"
+    for d in ("datasets", "ci"):
+        shutil.copytree(ROOT / d, root / d)
+    monkeypatch.setenv("COURSE_ROOT", str(root))
+    registry._load.cache_clear()
+    yield root
+    registry._load.cache_clear()
