@@ -11,7 +11,6 @@ import fnmatch
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,23 @@ def _env(profile: Profile) -> dict[str, str]:
     if profile.offline:
         env["COURSE_OFFLINE"] = "1"
     return env
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a process and every descendant (jupyter_client starts kernels in their own session)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
 
 
 def _running_cell(executed: Path) -> tuple[int | None, int | None]:
@@ -142,7 +158,7 @@ def execute_one(notebook: Path, profile: Profile, out_dir: Path, timeout: int | 
             proc.wait(timeout=timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)    # papermill, its kernel and anything they started
+            _kill_tree(proc.pid)
             proc.wait()
             timed_out = True
     seconds = round(time.monotonic() - t0, 1)

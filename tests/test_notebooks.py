@@ -42,8 +42,8 @@ def test_failing_cell_is_named(tmp_path, profile):
 def test_hanging_notebook_is_killed_with_its_kernel(tmp_path, profile):
     nb = make_notebook(tmp_path / "src" / "hang.ipynb", "import os\nopen('kernel.pid', 'w').write(str(os.getpid()))",
                        "import time\ntime.sleep(600)")
-    r = execute_one(nb, replace(profile, timeout=25), tmp_path / "out")
-    assert r.status == "timeout" and "25 s" in r.error
+    r = execute_one(nb, replace(profile, timeout=15), tmp_path / "out")
+    assert r.status == "timeout" and "15 s" in r.error
     assert r.cell_index == 2
     pid = int((tmp_path / "out" / "work" / "hang" / "kernel.pid").read_text())
     with pytest.raises(ProcessLookupError):

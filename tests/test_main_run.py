@@ -1,0 +1,85 @@
+"""`course run` end to end, once: doctor, every notebook (smoke), nbgrader on the samples, report.
+
+This is the CI's papermill run of every notebook and nbgrader run of every sample; the tests below
+read what that one run left in build/ (nothing is executed twice).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course_lib import grading
+from course_lib.notebooks import discover
+from course_lib.paths import repo_root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    build = tmp_path_factory.mktemp("build")
+    env = dict(os.environ, COURSE_BUILD=str(build), COURSE_OFFLINE="1")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "run", "--jobs", "2"],
+                          cwd=repo_root(), env=env, capture_output=True, text=True, timeout=1500)
+    print(proc.stdout[-6000:], proc.stderr[-3000:])
+    return proc, build, time.monotonic() - t0
+
+
+def test_course_run_succeeds(run):
+    proc, _, seconds = run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for step in ("[1/4] doctor", "[2/4] notebooks", "[3/4] grade", "[4/4] report"):
+        assert step in proc.stdout
+
+
+def test_every_notebook_ran_within_the_smoke_budget(run):
+    _, build, _ = run
+    report = json.loads((build / "notebooks" / "report.json").read_text())
+    ran = {r["notebook"] for r in report["notebooks"]}
+    assert ran == {str(p.relative_to(repo_root())) for p in discover()}
+    for r in report["notebooks"]:
+        assert r["status"] == "ok", r
+        assert r["seconds"] <= 150, f"{r['notebook']} took {r['seconds']} s (smoke budget: 2 minutes + start-up)"
+        assert Path(r["html"]).is_file()
+    assert "| notebook | status | seconds |" in (build / "notebooks" / "report.md").read_text()
+
+
+def test_samples_got_exactly_their_expected_scores(run):
+    _, build, _ = run
+    for assignment in grading.assignments():
+        grades = grading.read_grades(build / "nbgrader" / assignment, assignment)
+        assert grades, f"{assignment}: nothing graded"
+        ref = grades["reference"]
+        assert ref.score == ref.max_score > 0
+        for g in grades.values():
+            assert g.score < g.max_score or g.student == "reference"
+        csv = (build / "nbgrader" / assignment / "grades.csv").read_text()
+        assert "reference" in csv
+
+
+def test_a0_warmup_scores(run):
+    _, build, _ = run
+    grades = grading.read_grades(build / "nbgrader" / "a0_warmup", "a0_warmup")
+    assert {s: (g.score, g.max_score) for s, g in grades.items()} == {
+        "reference": (12, 12), "flaw_int_tensor": (10, 12), "flaw_nan_on_constant": (11, 12),
+        "flaw_no_training": (8, 12), "blank": (0, 12)}
+
+
+def test_release_has_no_solutions_or_hidden_tests(run):
+    _, build, _ = run
+    for assignment in grading.assignments():
+        for nb in (build / "nbgrader" / assignment / "release" / assignment).glob("*.ipynb"):
+            text = nb.read_text()
+            assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+            assert "raise NotImplementedError()" in text
+
+
+def test_html_report_shows_notebooks_grades_and_figures(run):
+    _, build, _ = run
+    html = (build / "report.html").read_text()
+    for nb in discover():
+        assert str(nb.relative_to(repo_root())) in html
+    assert "flaw_nan_on_constant" in html and "<img" in html
