@@ -8,6 +8,7 @@
      ├── ProfileError               malformed ci/params/<profile>.yaml
      ├── DataError                  a corrupt image, a malformed annotation file
      ├── ModelError                 a model that is not what the lesson needs
+     │    └── EdgeTPUCompileError   edgetpu_compiler failed, timed out or wrote no model
      ├── NotebookError              a notebook failed, hung or could not be read
      ├── GradingError               nbgrader chain or expected scores went wrong
      └── EnvironmentProblem         a missing package, system library or CLI
@@ -23,6 +24,7 @@ __all__ = [
     "ProfileError",
     "DataError",
     "ModelError",
+    "EdgeTPUCompileError",
     "NotebookError",
     "GradingError",
     "EnvironmentProblem",
@@ -72,6 +74,10 @@ class DataError(CourseError):
 
 class ModelError(CourseError):
     pass
+
+
+class EdgeTPUCompileError(ModelError):
+    """``edgetpu_compiler`` failed, timed out or wrote no compiled model."""
 
 
 class NotebookError(CourseError):

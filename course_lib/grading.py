@@ -54,31 +54,37 @@ def assignments(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in (root / "assignments" / "source").iterdir() if p.is_dir())
 
 
-def _env() -> dict[str, str]:
+def _env(course: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     # nbgrader shells out to `alembic`, which lives beside this interpreter
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("COURSE_OFFLINE", "1")
+    if course is not None:
+        # nbgrader fails a test cell on any stderr output: grading kernels start with library
+        # warnings off (an IPython startup file that prepare_course copies into the course)
+        env["IPYTHONDIR"] = str(course / ".ipython")
+        env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
 
 
 def _nbgrader(course: Path, *args: str, timeout: int = 1800) -> str:
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=course, env=_env(course), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed in {course} (exit {proc.returncode}):\n"
                            + proc.stderr[-3000:])
     return proc.stdout + proc.stderr
 
 
-def prepare_course(course: Path | None = None, cell_timeout: int = 300) -> Path:
+def prepare_course(course: Path | None = None, cell_timeout: int = 600) -> Path:
     """A fresh working copy of the course (sources only) with its own ``nbgrader_config.py``."""
     course = course or build_dir() / "nbgrader"
     if course.exists():
         shutil.rmtree(course)
     shutil.copytree(repo_root() / "assignments" / "source", course / "source")
+    shutil.copytree(Path(__file__).parent / "grading_ipython", course / ".ipython")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"

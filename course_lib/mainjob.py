@@ -1,7 +1,9 @@
 """``course run``: the kit's main job on its bundled default, offline, as an ordered list of steps.
 
-    STEPS = doctor -> notebooks -> grade -> report
+    STEPS = doctor -> data -> notebooks -> grade -> report
     # doctor first: nothing else can work in a broken environment, and its table explains failures.
+    # data before notebooks: fetching and building the registered resources (stand-ins, kit-built
+    # models) once, up front, keeps that time out of each notebook's time limit.
     # notebooks before grading: the solution notebooks must run before their samples are graded.
     # grade = nbgrader generate_assignment (the release) + autograde of the bundled samples + export.
     # report last: it reads what the other steps left in the run state.
@@ -9,11 +11,12 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import doctor, grading, notebooks
+from . import doctor, grading, notebooks, registry
 from .exceptions import CourseError
 from .paths import build_dir
 from .profiles import load_profile
@@ -44,6 +47,13 @@ def step_doctor(s: RunState, say: Callable[[str], None]) -> None:
         raise SystemExit  # stop: the rest would only fail less clearly
 
 
+def step_data(s: RunState, say: Callable[[str], None]) -> None:
+    for k, name in enumerate(registry.names(), 1):
+        t0 = time.monotonic()
+        registry.fetch(name)
+        say(f"  [{k}/{len(registry.names())}] {name}: {registry.status(name)} ({time.monotonic() - t0:.0f} s)")
+
+
 def step_notebooks(s: RunState, say: Callable[[str], None]) -> None:
     s.notebooks = notebooks.run_notebooks(load_profile(s.profile), jobs=s.jobs,
                                           progress=lambda m: say("  " + m))
@@ -53,11 +63,20 @@ def step_notebooks(s: RunState, say: Callable[[str], None]) -> None:
 
 
 def step_grade(s: RunState, say: Callable[[str], None]) -> None:
-    for a in grading.assignments():
-        s.grades[a] = grading.check_samples(a, progress=lambda m: say("  " + m))
-        bad = [g.student for g in s.grades[a] if not g.ok]
-        if bad:
-            s.failures.append(f"{a}: unexpected grades for {', '.join(bad)}")
+    # each assignment is graded in its own nbgrader course copy, so they can run side by side
+    with ThreadPoolExecutor(max_workers=max(1, s.jobs)) as pool:
+        futures = {a: pool.submit(grading.check_samples, a, None, lambda m: say("  " + m))
+                   for a in grading.assignments()}
+        for a, fut in futures.items():
+            try:
+                s.grades[a] = fut.result()
+            except CourseError as e:
+                s.failures.append(f"grade {a}: {e}")
+                say(f"  ERROR grading {a}: {e}")
+                continue
+            bad = [g.student for g in s.grades[a] if not g.ok]
+            if bad:
+                s.failures.append(f"{a}: unexpected grades for {', '.join(bad)}")
 
 
 def step_report(s: RunState, say: Callable[[str], None]) -> None:
@@ -67,6 +86,7 @@ def step_report(s: RunState, say: Callable[[str], None]) -> None:
 
 STEPS: list[tuple[str, Callable[[RunState, Callable[[str], None]], None]]] = [
     ("doctor", step_doctor),
+    ("data", step_data),
     ("notebooks", step_notebooks),
     ("grade", step_grade),
     ("report", step_report),

@@ -23,7 +23,7 @@ from .exceptions import NotebookError
 from .paths import build_dir, repo_root
 from .profiles import Profile
 
-__all__ = ["NotebookResult", "discover", "run_notebooks", "execute_one", "write_report"]
+__all__ = ["NotebookResult", "discover", "run_notebooks", "execute_one", "write_report", "cell_label"]
 
 
 @dataclass
@@ -208,13 +208,18 @@ def run_notebooks(profile: Profile, pattern: str | None = None, jobs: int = 1,
         for k, fut in enumerate(as_completed(futures), 1):
             r = fut.result()
             results.append(r)
-            where = f" at cell In[{r.failing_cell}] (#{r.cell_index})" if r.cell_index is not None else ""
+            where = f" at {cell_label(r)}" if r.cell_index is not None else ""
             progress(f"[{k}/{len(notebooks)}] {r.status.upper():7} {r.notebook} {r.seconds:.1f}s"
                      + (f"{where}: {r.error}" if r.status != "ok" else ""))
     order = {str(nb.relative_to(repo_root())): i for i, nb in enumerate(notebooks)}
     results.sort(key=lambda r: order.get(r.notebook, 0))
     write_report(results, out_dir, profile)
     return results
+
+
+def cell_label(r: NotebookResult) -> str:
+    """'cell #5 (In[7])': the 0-based position in the source notebook, and the execution count if any."""
+    return f"cell #{r.cell_index}" + (f" (In[{r.failing_cell}])" if r.failing_cell is not None else "")
 
 
 def write_report(results: list[NotebookResult], out_dir: Path, profile: Profile) -> tuple[Path, Path]:
@@ -229,7 +234,7 @@ def write_report(results: list[NotebookResult], out_dir: Path, profile: Profile)
              f"{data['passed']} passed, {data['failed']} failed; {total} s of notebook time.", "",
              "| notebook | status | seconds | failing cell | error |", "|---|---|---:|---|---|"]
     for r in results:
-        cell = f"In[{r.failing_cell}] (#{r.cell_index})" if r.cell_index is not None else ""
+        cell = cell_label(r) if r.cell_index is not None else ""
         err = (r.error or "").replace("|", "\\|").replace("\n", " ")[:200]
         lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {cell} | {err} |")
     md = out_dir / "report.md"

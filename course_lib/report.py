@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .doctor import Check
 from .grading import SampleGrade
-from .notebooks import NotebookResult
+from .notebooks import NotebookResult, cell_label
 
 __all__ = ["write_run_report"]
 
@@ -40,7 +40,7 @@ def write_run_report(path: Path, checks: list[Check], notebooks: list[NotebookRe
                "<th>seconds</th><th>failing cell</th><th>error</th></tr>")
     for r in notebooks:
         name = f'<a href="{e(rel(r.html))}">{e(r.notebook)}</a>' if r.html else e(r.notebook)
-        cell = f"In[{r.failing_cell}] (#{r.cell_index})" if r.cell_index is not None else ""
+        cell = cell_label(r) if r.cell_index is not None else ""
         out.append(f"<tr><td>{name}</td><td>{_status(r.status == 'ok')} {e(r.status)}</td><td>{r.seconds:.1f}</td>"
                    f"<td>{e(cell)}</td><td>{e((r.error or '')[:300])}</td></tr>")
     out.append("</table><h2>Autograded sample submissions (nbgrader)</h2>")

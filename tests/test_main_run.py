@@ -22,7 +22,7 @@ def run(tmp_path_factory):
     build = tmp_path_factory.mktemp("build")
     env = dict(os.environ, COURSE_BUILD=str(build), COURSE_OFFLINE="1")
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "run", "--jobs", "2"],
+    proc = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "run", "--jobs", "1"],
                           cwd=repo_root(), env=env, capture_output=True, text=True, timeout=1500)
     print(proc.stdout[-6000:], proc.stderr[-3000:])
     return proc, build, time.monotonic() - t0
@@ -31,7 +31,7 @@ def run(tmp_path_factory):
 def test_course_run_succeeds(run):
     proc, _, seconds = run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for step in ("[1/4] doctor", "[2/4] notebooks", "[3/4] grade", "[4/4] report"):
+    for step in ("[1/5] doctor", "[2/5] data", "[3/5] notebooks", "[4/5] grade", "[5/5] report"):
         assert step in proc.stdout
 
 

@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from ..exceptions import CourseError
-from . import data, doctor, notebooks, run, samples
+from . import data, doctor, lab, notebooks, run, samples
 
-SUBCOMMANDS = [doctor, notebooks, run, samples, data]
+SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab]
 
 
 def main(argv: list[str] | None = None) -> int:

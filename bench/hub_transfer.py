@@ -1,0 +1,103 @@
+"""Lesson 1 benchmark: transfer learning on the tree-crown patches, offline, side by side.
+
+    .venv/bin/python bench/hub_transfer.py [--epochs 6] [--fine-tune-epochs 8] [--unfreeze-top 60]
+
+Prints test accuracy (held-out tile) of:
+  ours, frozen      the registered ImageNet MobileNetV2 stand-in, frozen, + augmentation + dense head
+  ours, fine-tuned  the same after fine-tuning the top layers (BatchNorm kept in inference mode)
+  untrained         the same head on the same architecture with random weights (the baseline)
+  Model Maker       tflite_model_maker.image_classifier on the same backbone (uri) and data
+and the size and interpreter accuracy of each exported TFLite variant, plus wall times.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("COURSE_OFFLINE", "1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--fine-tune-epochs", type=int, default=8)
+    ap.add_argument("--unfreeze-top", type=int, default=60)
+    ap.add_argument("--baseline-epochs", type=int, default=6)
+    ap.add_argument("--model-maker-epochs", type=int, default=6)
+    args = ap.parse_args()
+
+    import tensorflow as tf
+
+    from course_lib import export, registry
+    from course_lib.hub import build_classifier, feature_extractor, fine_tune, train
+    from course_lib.imagedata import augmentation, load_image_folder
+
+    tf.keras.utils.set_random_seed(0)
+    rows, times = [], {}
+    layer, info = feature_extractor("mobilenet_v2_100_224/feature_vector")
+    data = load_image_folder("tree-patches", info.image_size, info.value_range)
+    print(info.describe(), "|", data.summary(), flush=True)
+
+    t = time.time()
+    model = build_classifier(layer, info, len(data.class_names), augment=augmentation(rotation=0.25, zoom=0.15))
+    train(model, data.train, data.val, args.epochs, desc="head")
+    rows.append(("ours, frozen", model.evaluate(data.test, verbose=0)[1]))
+    times["frozen"] = time.time() - t
+    t = time.time()
+    fine_tune(model, layer, args.unfreeze_top, 1e-4)
+    train(model, data.train, data.val, args.fine_tune_epochs, desc="fine-tune")
+    rows.append(("ours, fine-tuned", model.evaluate(data.test, verbose=0)[1]))
+    times["fine-tune"] = time.time() - t
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.time()
+        exported = export.export_all(model, tmp, data.test, representative=data.train)
+        times["export"] = time.time() - t
+
+        # baseline: same architecture and head, random weights
+        t = time.time()
+        base = tf.keras.applications.MobileNetV2(input_shape=(info.image_size,) * 2 + (3,), weights=None,
+                                                 include_top=False, pooling="avg")
+        inp = tf.keras.Input((info.image_size, info.image_size, 3))
+        tf.saved_model.save(tf.keras.Model(inp, base(tf.keras.layers.Rescaling(2.0, -1.0)(inp))), f"{tmp}/random")
+        from course_lib.handles import ResolvedHandle
+        from course_lib.hub import check_feature_vector
+        import tensorflow_hub as hub
+
+        rnd = hub.KerasLayer(f"{tmp}/random", trainable=False)
+        rinfo = check_feature_vector(rnd, ResolvedHandle(f"{tmp}/random", f"{tmp}/random", None), info.image_size)
+        baseline = build_classifier(rnd, rinfo, len(data.class_names), augment=augmentation(rotation=0.25, zoom=0.15))
+        train(baseline, data.train, data.val, args.baseline_epochs, desc="untrained backbone")
+        rows.append(("untrained backbone, frozen", baseline.evaluate(data.test, verbose=0)[1]))
+        times["baseline"] = time.time() - t
+
+    # Model Maker on the same backbone (uri) and the same train/test folders
+    t = time.time()
+    from tflite_model_maker import image_classifier
+    from tflite_model_maker.image_classifier import DataLoader
+
+    folder = registry.fetch("tree-patches")
+    train_val = DataLoader.from_folder(str(folder / "train"))
+    mm_train, mm_val = train_val.split(0.8)
+    mm_test = DataLoader.from_folder(str(folder / "test"))
+    spec = image_classifier.ModelSpec(uri=info.target, input_image_shape=[info.image_size, info.image_size],
+                                      name="kit_mobilenetv2_standin")
+    mm = image_classifier.create(mm_train, model_spec=spec, validation_data=mm_val, epochs=args.model_maker_epochs,
+                                 batch_size=32, use_augmentation=True)
+    rows.append(("Model Maker image_classifier", mm.evaluate(mm_test)[1]))
+    times["model maker"] = time.time() - t
+
+    print("\n| model | test accuracy (558 held-out patches) |\n|---|---:|")
+    for name, acc in rows:
+        print(f"| {name} | {acc:.4f} |")
+    print("\n| TFLite variant | KB | accuracy (tf.lite.Interpreter) |\n|---|---:|---:|")
+    for r in exported:
+        print(f"| {r.variant} | {r.bytes / 1024:.0f} | {r.accuracy:.4f} |")
+    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()))
+
+
+if __name__ == "__main__":
+    main()

