@@ -78,12 +78,16 @@ def _nbgrader(course: Path, *args: str, timeout: int = 1800) -> str:
     return proc.stdout + proc.stderr
 
 
-def prepare_course(course: Path | None = None, cell_timeout: int = 600) -> Path:
-    """A fresh working copy of the course (sources only) with its own ``nbgrader_config.py``."""
+def prepare_course(course: Path | None = None, cell_timeout: int = 600, source: Path | None = None) -> Path:
+    """A fresh working copy of the course (sources only) with its own ``nbgrader_config.py``.
+
+    ``source`` (default ``assignments/source``) is a folder of ``<assignment>/`` folders: a release
+    folder makes a course whose gradebook holds only what learners were given (``course check``).
+    """
     course = course or build_dir() / "nbgrader"
     if course.exists():
         shutil.rmtree(course)
-    shutil.copytree(repo_root() / "assignments" / "source", course / "source")
+    shutil.copytree(source or repo_root() / "assignments" / "source", course / "source")
     shutil.copytree(Path(__file__).parent / "grading_ipython", course / ".ipython")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"

@@ -6,7 +6,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["repo_root", "build_dir", "cache_dir", "is_offline"]
+__all__ = ["repo_root", "build_dir", "cache_dir", "state_dir", "is_offline"]
 
 
 def repo_root() -> Path:
@@ -31,6 +31,21 @@ def cache_dir() -> Path:
         d = Path(env)
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        d = Path(base) / "tf-course-kit"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def state_dir() -> Path:
+    """A learner's own records (progress): ``COURSE_STATE``, else ``~/.local/share/tf-course-kit``.
+
+    Not the cache (a learner may clear that) and not ``build/`` (rebuilt at will): it survives both.
+    """
+    env = os.environ.get("COURSE_STATE")
+    if env:
+        d = Path(env)
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         d = Path(base) / "tf-course-kit"
     d.mkdir(parents=True, exist_ok=True)
     return d
