@@ -134,8 +134,14 @@ def load_image_folder(source: str | Path, image_size: int, value_range: tuple[fl
     return ImageFolderData(ds["train"], ds["val"], ds["test"], names, image_size, counts, skipped)
 
 
-def augmentation(flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, seed: int = 0):
-    """Random flips, rotations and zooms as Keras preprocessing layers (active only in training)."""
+def augmentation(flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, contrast: float = 0.0,
+                 brightness: float = 0.0, value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0):
+    """Random flips, rotations, zooms (and contrast/brightness) as Keras preprocessing layers.
+
+    They are active only in training. ``brightness`` is a fraction of ``value_range`` (the range the
+    model's inputs are scaled to); colour changes help a model trained on some aerial tiles cope with
+    the different light of another.
+    """
     import tensorflow as tf
 
     layers = []
@@ -145,6 +151,14 @@ def augmentation(flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, se
         layers.append(tf.keras.layers.RandomRotation(rotation, seed=seed))
     if zoom:
         layers.append(tf.keras.layers.RandomZoom(zoom, seed=seed))
+    if contrast:
+        if value_range[0] < 0:
+            # Keras clips RandomContrast's output to [0, 255]: negative inputs would be cut off
+            raise DataError(f"contrast augmentation needs inputs in a range >= 0, not {value_range}: "
+                            "apply it before scaling, or use brightness only.")
+        layers.append(tf.keras.layers.RandomContrast(contrast, seed=seed))
+    if brightness:
+        layers.append(tf.keras.layers.RandomBrightness(brightness, value_range=value_range, seed=seed))
     return tf.keras.Sequential(layers, name="augmentation")
 
 

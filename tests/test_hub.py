@@ -6,8 +6,8 @@ from PIL import Image
 from course_lib.exceptions import DataError, ModelError
 from course_lib.export import convert, export_all, tflite_accuracy
 from course_lib.quantize import TFLiteModel
-from course_lib.hub import build_classifier, feature_extractor, unfreeze
-from course_lib.imagedata import collect, load_image_folder
+from course_lib.hub import build_classifier, feature_extractor, fine_tune, unfreeze
+from course_lib.imagedata import augmentation, collect, load_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,33 @@ def test_unfreeze_top_layers_trains_only_those(backbone):
     assert any(not np.allclose(v.numpy(), top[v.name]) for v in layer.trainable_weights)
     assert np.array_equal(bottom.numpy(), bottom_before), "layers below the top stay frozen"
     assert unfreeze(layer, None) > 100 and unfreeze(layer, 0) == 0
+
+
+def test_colour_augmentation_changes_training_images_only():
+    import tensorflow as tf
+
+    aug = augmentation(flip=False, rotation=0, zoom=0, contrast=0.3, brightness=0.2, seed=1)
+    x = tf.random.uniform([8, 16, 16, 3], 0.2, 0.8, seed=0)
+    assert np.array_equal(aug(x, training=False).numpy(), x.numpy()), "inference sees the image unchanged"
+    y = aug(x, training=True).numpy()
+    assert not np.allclose(y, x.numpy())
+    assert y.min() >= 0.0 and y.max() <= 1.0, "brightness stays inside the model's value range"
+    with pytest.raises(DataError, match="contrast"):
+        augmentation(contrast=0.3, value_range=(-1.0, 1.0))
+
+
+def test_fine_tune_with_decay_steps_follows_a_cosine_to_zero(backbone):
+    layer, info = backbone
+    model = build_classifier(layer, info, 2)
+    n = fine_tune(model, layer, unfreeze_top=4, learning_rate=1e-4, decay_steps=100)
+    assert n > 0
+    import tensorflow as tf
+
+    schedule = tf.keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert float(schedule(0)) == pytest.approx(1e-4)
+    assert float(schedule(50)) == pytest.approx(5e-5, rel=1e-3)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-12)
+    unfreeze(layer, 0)
 
 
 @pytest.fixture(scope="module")
