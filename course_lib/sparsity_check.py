@@ -32,7 +32,7 @@ from .edgetpu_analyzer import TFLiteGraph
 from .exceptions import ModelError
 
 __all__ = ["CONDITIONS", "Condition", "ConvWeights", "SparseInferenceReport", "check_sparse_inference",
-           "conv_weights"]
+           "conv_weights", "host_sparse_kernels"]
 
 CONDITIONS = ("float", "densify", "start", "end", "ops_inside", "sparsity")
 _UNARY = {"RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "ABS", "NEG", "ELU", "LEAKY_RELU",
@@ -240,3 +240,29 @@ def check_sparse_inference(model: str | Path | bytes) -> SparseInferenceReport:
                            f"{zeros:,} of {params:,} 1x1-conv weights are zero ({zeros / max(params, 1):.1%}); "
                            "XNNPACK needs more than 2/3"))
     return SparseInferenceReport(m.name, m.size, conds, convs, inside)
+
+
+def host_sparse_kernels(machine: str | None = None, cpu_flags: set[str] | None = None) -> tuple[bool, str]:
+    """Would XNNPACK use its sparse kernels on this CPU? Returns ``(expected, why)``.
+
+    The sparse microkernels exist for ARM (NEON) and WebAssembly SIMD; on x86 they "currently target only
+    SSE" and are switched off on CPUs with AVX, i.e. on nearly every laptop and CI machine. ``machine`` and
+    ``cpu_flags`` default to this host's (``platform.machine()``, the ``flags`` line of ``/proc/cpuinfo``).
+    """
+    import platform
+
+    machine = (machine or platform.machine()).lower()
+    if machine.startswith(("arm", "aarch64")):
+        return True, f"{machine}: ARM CPUs have XNNPACK's sparse (NEON) kernels; a speedup is expected"
+    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False, f"{machine}: no XNNPACK sparse kernels known for this CPU; measure before you rely on them"
+    if cpu_flags is None:
+        info = Path("/proc/cpuinfo")
+        line = next((l for l in info.read_text().splitlines() if l.startswith("flags")), "") if info.is_file() else ""
+        cpu_flags = set(line.split(":", 1)[-1].split())
+    if not cpu_flags:
+        return False, f"{machine}: CPU flags unknown; XNNPACK's x86 sparse kernels are off on CPUs with AVX"
+    if "avx" in cpu_flags:
+        return False, (f"{machine} with AVX: XNNPACK's x86 sparse kernels target only SSE and are off on AVX CPUs, "
+                       "so sparse and dense models run the same dense kernels here: expect no speedup")
+    return True, f"{machine} without AVX: XNNPACK's SSE sparse kernels apply; a speedup is expected"

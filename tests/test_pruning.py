@@ -1,8 +1,8 @@
 """Lesson 4: pruning for XNNPACK (course_lib.pruning) and the sparse-inference check (course_lib.sparsity_check).
 
 Real tfmot, real TFLite converter, real flatbuffers. Models are tiny (32 px inputs) to keep the converter
-runs short; the MobileNetV2 itself is only built and pruned, the check is exercised on small graphs that
-have (or lack) each structural property.
+runs short; the whole MobileNetV2 is only built and pruned (a truncated one, 3 blocks, is also converted and
+checked), the check is exercised on small graphs that have (or lack) each structural property.
 """
 from __future__ import annotations
 
@@ -151,3 +151,78 @@ def test_not_a_tflite_file(tmp_path):
     bad.write_bytes(b"not a flatbuffer")
     with pytest.raises(ModelError, match="TFL3"):
         sparsity_check.check_sparse_inference(bad)
+
+
+# ---------------------------------------------------------------------------------- truncated model (smoke / a4)
+def test_truncated_mobilenet_is_accepted_and_eligible_after_pruning():
+    model = pruning.xnnpack_mobilenet_v2(32, alpha=0.35, classes=2, blocks=3, bn_momentum=0.9)
+    names = {l.name for l in model.layers}
+    assert "block_2_add" in names and "block_3_expand" not in names and "Conv_1" not in names
+    assert model.name == "mobilenetv2_0.35_32_3blocks_xnnpack"
+    assert all(l.momentum == 0.9 for l in model.layers if isinstance(l, tf.keras.layers.BatchNormalization))
+    assert set(pruning.check_prunable(model)) == {"expanded_conv_project", "block_1_expand", "block_1_project",
+                                                  "block_2_expand", "block_2_project", "logits"}
+    report = sparsity_check.check_sparse_inference(pruning.convert(pruning.prune_once(model, 0.8), "fp16", sparse=True))
+    assert report.eligible, report.explain()
+    assert len(report.inside) == 5 and report.conv1x1_sparsity == pytest.approx(0.8, abs=0.01)
+
+
+def test_block_count_is_checked():
+    with pytest.raises(ModelError, match="17 inverted-residual blocks"):
+        pruning.xnnpack_mobilenet_v2(32, blocks=18)
+    full = pruning.xnnpack_mobilenet_v2(32, alpha=0.35, blocks=None)
+    assert "Conv_1" in {l.name for l in full.layers}
+    assert full.get_layer("bn_Conv1").momentum == 0.999   # Keras' default unless bn_momentum is given
+
+
+def test_pruning_summaries_are_read_back(tmp_path):
+    sk = tfmot.sparsity.keras
+    model = tiny_net()
+    schedule = sk.PolynomialDecay(0.2, 0.8, begin_step=0, end_step=4, frequency=1)
+    pruned = sk.prune_low_magnitude(model, pruning_schedule=schedule, pruning_policy=sk.PruneForLatencyOnXNNPack())
+    pruned.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.random.default_rng(0).random((16, 32, 32, 3), np.float32), np.arange(16) % 2
+    pruned.fit(x, y, batch_size=4, epochs=3, verbose=0,
+               callbacks=[sk.UpdatePruningStep(), sk.PruningSummaries(log_dir=str(tmp_path / "logs"))])
+    logged = pruning.read_pruning_summaries(tmp_path / "logs")
+    one_by_one = [l.name for l in model.layers if isinstance(l, tf.keras.layers.Conv2D) and l.kernel_size == (1, 1)]
+    assert sorted(logged) == sorted(one_by_one)
+    steps, values = logged[one_by_one[0]]
+    assert list(steps) == [0, 4, 8]                      # logged at the start of each epoch
+    assert values[0] == 0 and values[-1] == pytest.approx(0.8, abs=0.02) and np.all(np.diff(values) >= 0)
+    with pytest.raises(ModelError, match="PruningSummaries"):
+        pruning.read_pruning_summaries(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("machine,flags,expected,needle", [
+    ("aarch64", None, True, "NEON"),
+    ("x86_64", {"sse4_2", "avx", "avx2"}, False, "AVX"),
+    ("x86_64", {"sse4_2"}, True, "SSE"),
+])
+def test_host_sparse_kernels(machine, flags, expected, needle):
+    ok, why = sparsity_check.host_sparse_kernels(machine, flags)
+    assert ok is expected and needle in why
+
+
+def test_dense_model_generator_writes_a_prunable_model(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 3)):
+        for k, label in enumerate(pruning.TREEPATCH_LABELS):
+            d = tmp_path / "patches" / split / label
+            d.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 120, (40, 40, 3)) + 100 * k      # trees brighter: learnable
+                Image.fromarray(pixels.astype(np.uint8)).save(d / f"{i}.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    pruning.treepatch_dense_model(out, {"tree-patches": tmp_path / "patches"}, input_size=32, blocks=2, epochs=1)
+    info = __import__("json").loads((out / "metrics.json").read_text())
+    assert info["input_size"] == 32 and info["blocks"] == 2 and (info["train"], info["test"]) == (12, 6)
+    assert 0 <= info["test_accuracy"] <= 1
+    loaded = tf.keras.models.load_model(out / "model.h5")
+    assert loaded.input_shape == (None, 32, 32, 3) and loaded.output_shape == (None, 2)
+    assert all(l.trainable for l in loaded.layers)
+    assert "block_1_expand" in pruning.check_prunable(loaded)        # the .h5 round trip keeps the structure
+    assert info["dense_fp16_bytes"] == len(pruning.convert(loaded, "fp16"))
