@@ -65,6 +65,8 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
     tf.keras.utils.set_random_seed(0)
     x, y = pruning.load_tree_patches(size, "train")
     xt, yt = pruning.load_tree_patches(size, "test")
+    n_val = len(y) * 15 // 100           # in-domain check: patches of the training images, not trained on
+    (xv, yv), (x, y) = (x[:n_val], y[:n_val]), (x[n_val:], y[n_val:])
     # BatchNorm momentum 0.9: at Keras' 0.999 the moving statistics lag behind after ~600 steps and the
     # model collapses to one class in inference mode
     model = pruning.xnnpack_mobilenet_v2(size, alpha, classes=2, weights="imagenet" if imagenet else None,
@@ -84,7 +86,7 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
     t0 = time.time()
     model.compile(tf.keras.optimizers.Adam(plan.pretrain_lr), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(ds, epochs=plan.pretrain_epochs, verbose=2)
-    dense_acc = model.evaluate(xt, yt, verbose=0)[1]
+    dense_acc, dense_val = model.evaluate(xt, yt, verbose=0)[1], model.evaluate(xv, yv, verbose=0)[1]
     for layer in model.layers:
         layer.trainable = True
     sk = tfmot.sparsity.keras
@@ -99,6 +101,8 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
     one = [r for r in rows if r.kind == "conv1x1" and r.layer != "logits"]
     res = {"model": f"{spec} {model.weights_source}", "train": int(len(y)), "test": int(len(yt)),
            "dense_accuracy": round(dense_acc, 4), "pruned_accuracy": round(stripped.evaluate(xt, yt, verbose=0)[1], 4),
+           "val": int(len(yv)), "dense_val_accuracy": round(dense_val, 4),
+           "pruned_val_accuracy": round(stripped.evaluate(xv, yv, verbose=0)[1], 4),
            "conv1x1_sparsity": round(sum(r.zeros for r in one) / sum(r.params for r in one), 4),
            "epochs": [pretrain_epochs, prune_epochs, finetune_epochs], "seconds": round(time.time() - t0)}
     print(json.dumps(res), flush=True)
