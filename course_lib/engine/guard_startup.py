@@ -65,7 +65,7 @@ def _course_guard() -> None:
         if mod is not None and modname not in originals:
             originals[modname] = {k: v for k, v in vars(mod).items() if callable(v) and library(v)}
 
-    watch = ["numpy.testing", "tensorflow.debugging", "tensorflow.test"]
+    watch = ["numpy", "numpy.testing", "tensorflow.debugging", "tensorflow.test"]
     try:
         import numpy.testing  # noqa: F401  the one every test uses: pristine before any cell runs
     except ImportError:
