@@ -55,6 +55,10 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check_gradebook(course, assignment, template)
+    unknown = sorted(set((quality or {}).get("thresholds", {})) - set(template["grade_cells"]))
+    if unknown:
+        raise GradingError(f"the model-quality spec of {assignment} names {unknown}, which are not graded cells of "
+                           f"it ({sorted(template['grade_cells'])}): use the grade id of its quality test cell.")
     writer = Writer(course, assignment, template["hidden"])
     qfiles = None
     if quality:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from pathlib import Path
 
 from .feedback import feedback_html
@@ -37,7 +38,8 @@ class Writer:
         from nbgrader.api import Gradebook
 
         a, s = self.assignment, row["student"]
-        with Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb:
+        with warnings.catch_warnings(), Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb:
+            warnings.simplefilter("ignore")      # nbgrader's own SQLAlchemy autoflush notices
             gb.update_or_create_student(s)
             sub = gb.update_or_create_submission(a, s)
             for nb in sub.notebooks:
