@@ -12,7 +12,9 @@ Spec (``assignments/grading.yaml`` or ``course grade --quality FILE``), per assi
 The evaluator runs after the student's kernel has exited, in its own confined process that is the only
 one given the hidden data; it loads models without running the submission's Python: ``.tflite`` with
 ``tf.lite.Interpreter``, ``.keras`` with ``keras.models.load_model(safe_mode=True, compile=False)``
-(no Lambda layers or custom classes), SavedModel folders with ``tf.saved_model.load`` (graphs only).
+(no Lambda layers or custom classes), SavedModel folders with ``tf.saved_model.load`` (graphs only; a
+serving graph with file or Python ops is refused). It runs confined like the submission (own temp dir,
+limits, no network), but without a mount namespace.
 The metric is deterministic (fixed data order, no sampling); the points of a grade id are all or nothing.
 """
 from __future__ import annotations
@@ -94,6 +96,10 @@ def grade_quality(task: dict, graded_dir: Path, work: Path, limits: Limits, row:
         row["tests"][gid] = [points if value is not None and value + spec["margin"] >= float(need) else 0.0, points]
 
 
+_FILE_OPS = {"ReadFile", "WriteFile", "MatchingFiles", "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore",
+             "MergeV2Checkpoints", "PrintV2", "Print", "ImmutableConst", "PyFunc", "EagerPyFunc", "PyFuncStateless"}
+
+
 def _load(model: Path):
     """A callable batch -> probabilities, without running any Python from the submission."""
     import numpy as np
@@ -118,6 +124,10 @@ def _load(model: Path):
         return (lambda x: m(x, training=False).numpy()), "Keras v3 file (safe_mode=True)"
     loaded = tf.saved_model.load(str(model))
     fn = loaded.signatures["serving_default"]
+    graph = fn.graph.as_graph_def()
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    if ops & _FILE_OPS:                          # a graph can read or write files: not a classifier
+        raise ValueError(f"the SavedModel's serving function uses file operations {sorted(ops & _FILE_OPS)}")
     key = list(fn.structured_input_signature[1])[0]
     return (lambda x: list(fn(**{key: tf.constant(x)}).values())[0].numpy()), "SavedModel (tf.saved_model.load)"
 

@@ -114,9 +114,9 @@ def _grade(task: dict, root: Path, row: dict) -> None:
             row["issues"].append({"kind": "missing-notebook", "detail": f"{name}.ipynb was not submitted (0 points)"})
             continue
         try:
-            nb = json.loads(path.read_text(encoding="utf-8"))
-            nbformat.validate(nbformat.from_dict(nb) if nb.get("nbformat") == 4 else nbformat.reads(
-                path.read_text(encoding="utf-8"), as_version=4))
+            text = path.read_text(encoding="utf-8")
+            nbformat.validate(nbformat.reads(text, as_version=4))
+            nb = json.loads(text)
         except Exception as e:
             path.unlink()                      # nbgrader then scores this notebook 0 and grades the others
             row["issues"].append({"kind": "invalid-notebook",
