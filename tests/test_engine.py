@@ -210,3 +210,34 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     assert rows["q_lambda"]["status"] == "model-unloadable" and rows["q_lambda"]["score"] == 10
     assert rows["q_no_model"]["status"] == "model-missing" and rows["q_no_model"]["score"] == 10
     assert rows["reference"]["score"] == 12                  # graded before, kept
+
+
+def test_evaluator_loads_savedmodels_as_graphs_and_refuses_file_ops(tmp_path):
+    """The evaluator (run here in-process) measures a SavedModel and refuses one whose serving graph touches files."""
+    import numpy as np
+    import tensorflow as tf
+
+    from course_lib.engine.quality import evaluate
+
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 3.0]], "float32")
+    np.savez(tmp_path / "data.npz", x=x, y=np.array([0, 1, 0, 1]))
+
+    class Argmaxer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def serve(self, t):
+            return {"p": tf.nn.softmax(t)}
+
+    class Leaker(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def serve(self, t):
+            tf.io.write_file(str(tmp_path / "leak.txt"), tf.strings.as_string(tf.reduce_sum(t)))
+            return {"p": tf.nn.softmax(t)}
+
+    for name, cls in (("good", Argmaxer), ("leaky", Leaker)):
+        m = cls()
+        tf.saved_model.save(m, str(tmp_path / name), signatures={"serving_default": m.serve})
+    res = evaluate(tmp_path / "good", tmp_path / "data.npz")
+    assert res["value"] == 1.0 and res["n"] == 4 and "SavedModel" in res["format"]
+    with pytest.raises(ValueError, match="WriteFile"):
+        evaluate(tmp_path / "leaky", tmp_path / "data.npz")
+    assert not (tmp_path / "leak.txt").exists()
