@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from ..exceptions import CourseError
-from . import check, data, doctor, lab, notebooks, progress, run, samples
+from . import check, data, doctor, grade, lab, notebooks, progress, run, samples
 
-SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress]
+SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,33 @@
+"""Feedback for one learner (HTML): public tests with their results, hidden tests as points only.
+
+Built from the engine's row, never from the autograded notebook, so neither the source of hidden
+tests nor the hidden data (only the metric measured on it) can appear in it.
+"""
+from __future__ import annotations
+
+from html import escape
+
+__all__ = ["feedback_html"]
+
+
+def feedback_html(row: dict, hidden: list[str]) -> str:
+    lines = [f"<h1>{escape(row['assignment'])}: {row['score']:g} / {row['max_score']:g}</h1>",
+             f"<p>Status: <b>{escape(row['status'])}</b></p>", "<table border=1 cellpadding=4>",
+             "<tr><th>test</th><th>points</th><th>result</th></tr>"]
+    for gid, (score, points) in row["tests"].items():
+        if gid in hidden:
+            result = "hidden test (its code is not shown)"
+        else:
+            result = "passed" if score >= points else escape(row["messages"].get(gid, "failed"))
+        lines.append(f"<tr><td>{escape(gid)}</td><td>{score:g} / {points:g}</td><td>{result}</td></tr>")
+    lines.append("</table>")
+    q = row.get("quality")
+    if q:
+        lines.append(f"<p>Model quality: {escape(str(q.get('metric')))} = {q.get('value')!s} on held-out data "
+                     f"({escape(q.get('note', ''))})</p>")
+    for title, items in (("What happened", row["issues"]), ("Reported to the instructor", row["findings"])):
+        if items:
+            lines.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{escape(i['detail'])}</li>" for i in items)
+                         + "</ul>")
+    return ("<!doctype html><meta charset='utf-8'><title>Feedback</title>"
+            "<body style='font-family:sans-serif'>" + "\n".join(lines) + "</body>")
