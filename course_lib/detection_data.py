@@ -25,7 +25,7 @@ import numpy as np
 from .annotations import AnnotationError, Box, read_voc
 
 __all__ = ["Problem", "Example", "DetectionData", "check_label_map", "read_label_map", "load_voc", "load_csv",
-           "write_voc", "write_voc_xml", "write_csv", "split", "summary", "plot_box_sizes", "relabel", "CSV_SETS"]
+           "write_voc", "write_voc_xml", "write_csv", "split", "summary", "plot_box_sizes", "relabel", "CSV_SETS", "AnnotationError"]
 
 CSV_SETS = ("TRAIN", "VALIDATION", "TEST")
 _MAX_LISTED = 25
