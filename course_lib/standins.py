@@ -142,14 +142,16 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     model = tf.keras.Model(image, [[cls_t(f) for f in feats], [box_t(f) for f in feats]],
                            name="efficientdet_mobilenetv2_features")
 
-    @tf.function
-    def call(images, training=False):
-        cls, box = model(images, training=training)
+    # One concrete function, no ``training`` argument: nothing here behaves differently in training (no
+    # dropout, BatchNorm frozen), and every function in the module is serialised again by each detector
+    # export (Model Maker saves a SavedModel, then the TFLite converter loads it: with pure-Python protobuf
+    # each extra copy of the graph costs tens of seconds).
+    @tf.function(input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="images")])
+    def call(images):
+        cls, box = model(images, training=False)
         return list(cls), list(box)
 
-    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="images")
-    for training in (False, True):
-        call.get_concrete_function(spec, training)
+    call.get_concrete_function()
     module = tf.train.Checkpoint()
     module.__call__ = call
     module.variables = list(model.variables)
