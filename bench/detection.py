@@ -1,6 +1,6 @@
 """Lesson 2 benchmark: Model Maker EfficientDet-Lite0 spec on the tree-crown tiles, offline.
 
-    .venv/bin/python bench/detection.py [--epochs 100] [--batch-size 4] [--learning-rate 0.64]
+    .venv/bin/python bench/detection.py [--epochs 60] [--batch-size 4] [--learning-rate 0.64]
                                         [--train-whole-model] [--variants int8 float16]
 
 Trains the offline default (the kit's ImageNet MobileNetV2 stand-in behind
@@ -24,7 +24,7 @@ os.environ.setdefault("COURSE_OFFLINE", "1")
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--handle", default="efficientdet/lite0/feature-vector")
-    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--learning-rate", type=float, default=0.64, help="Model Maker's, for batch 64")
     ap.add_argument("--train-whole-model", action="store_true")
