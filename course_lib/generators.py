@@ -8,7 +8,7 @@ import numpy as np
 from .annotations import read_voc
 from .images import open_rgb
 
-__all__ = ["tree_patches"]
+__all__ = ["tree_patches", "tree_crown_tiles"]
 
 
 def _square(cx: float, cy: float, side: float, w: int, h: int) -> tuple[int, int, int, int] | None:
@@ -72,3 +72,39 @@ def _save(patch, path: Path, size: int) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     patch.resize((size, size), Image.BICUBIC).save(path, quality=95)
+
+
+def tree_crown_tiles(out: Path, inputs: dict[str, Path], tile: int = 320, stride: int = 240,
+                     test_image: str = "2019_YELL_2_541000_4977000_image_crop", test_stride: int = 320,
+                     whole_below: int = 400, min_visible: float = 0.5) -> None:
+    """Detection tiles (JPEG + VOC xml, one class ``tree``) from the NEON images, held out by image.
+
+    ``train/``: tiles every ``stride`` px of every image except ``test_image`` (images of at most
+    ``whole_below`` px a side are kept whole, as JPEG; Model Maker resizes them); tiles without a tree are
+    skipped. ``test/``: a grid over ``test_image`` (every ``test_stride`` px, plus the far edge), empty
+    tiles kept. Boxes are clipped to their tile (kept when >= ``min_visible`` of the crown is inside).
+    Dead/Alive/Tree labels all become ``tree``. Writes ``labels.txt`` and ``summary.json``.
+    """
+    import json
+
+    from .detection_data import DetectionData, load_voc, relabel, summary, write_voc
+    from .tiling import tile_example
+
+    src = inputs["neon-treecrowns"]
+    names = sorted({b.label for x in src.glob("*.xml") for b in read_voc(x).boxes})
+    raw = relabel(load_voc(src, src, names, require_jpeg=False, image_suffix=".png"), {n: "tree" for n in names})
+    label_map = {1: "tree"}
+    parts: dict[str, list] = {"train": [], "test": []}
+    for e in raw.examples:
+        if e.stem == Path(test_image).stem:
+            parts["test"] += tile_example(e, tile, test_stride, out / "test", min_visible, keep_empty=True)
+        elif max(e.width, e.height) <= whole_below:
+            write_voc(DetectionData([e], label_map), out / "train")
+            parts["train"].append(e)
+        else:
+            parts["train"] += tile_example(e, tile, stride, out / "train", min_visible)
+    for split in ("train", "test"):
+        (out / split / "labels.txt").unlink(missing_ok=True)
+    (out / "labels.txt").write_text("1 tree\n")
+    (out / "summary.json").write_text(json.dumps(
+        {split: summary(DetectionData(exs, label_map)) for split, exs in parts.items()}, indent=1) + "\n")

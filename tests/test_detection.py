@@ -1,0 +1,197 @@
+"""Lesson 2: detection data (VOC/CSV, validation by file and line), tiling, the stand-in backbone and a tiny
+real Model Maker run. Real files, real TensorFlow and Model Maker; no mocks."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib import detection_data as dd
+from course_lib.annotations import AnnotationError, Box
+from course_lib.tiling import clip_boxes, tile_example, tile_positions
+
+LM = {1: "tree", 2: "snag"}
+
+
+def _voc(folder: Path, name: str, boxes, size=(64, 48), fmt="JPEG", filename=None) -> Path:
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "annotations").mkdir(parents=True, exist_ok=True)
+    ext = ".jpg" if fmt == "JPEG" else ".png"
+    Image.fromarray(np.full((size[1], size[0], 3), 90, np.uint8)).save(folder / "images" / f"{name}{ext}", fmt)
+    dd.write_voc_xml(folder / "annotations" / f"{name}.xml", filename or f"{name}{ext}", size[0], size[1],
+                     [Box(*b) for b in boxes])
+    return folder / "annotations" / f"{name}.xml"
+
+
+def _line(path: Path, needle: str, nth: int = 0) -> int:
+    return [i for i, l in enumerate(path.read_text().splitlines(), 1) if needle in l][nth]
+
+
+@pytest.fixture
+def good(tmp_path):
+    d = tmp_path / "voc"
+    _voc(d, "a", [("tree", 1, 2, 30, 40), ("snag", 10, 10, 20, 20)])
+    _voc(d, "b", [("tree", 0, 0, 64, 48)])
+    _voc(d, "c", [("snag", 5, 5, 9, 9)])
+    return d
+
+
+def test_valid_voc_loads_with_summary(good):
+    data = dd.load_voc(good / "images", good / "annotations", LM)
+    assert len(data) == 3 and data.n_boxes == 4 and not data.dropped
+    s = dd.summary(data)
+    assert s["boxes per class"] == {"tree": 2, "snag": 2}
+    assert s["boxes per image (min/median/max)"] == (1, 1.0, 2)
+    fig = dd.plot_box_sizes(data)
+    assert fig.axes[0].get_xlabel().startswith("box size")
+
+
+@pytest.mark.parametrize("kind, box, needle", [
+    ("outside", ("tree", 10, 10, 70, 20), "outside the 64x48 image"),
+    ("zero area", ("tree", 10, 10, 10, 20), "zero area"),
+    ("unknown label", ("palm", 1, 1, 9, 9), "'palm' is not in the label map"),
+])
+def test_bad_box_reported_by_file_and_line_and_dropped_when_asked(good, kind, box, needle):
+    xml = _voc(good, "bad", [("tree", 1, 1, 9, 9), box])
+    with pytest.raises(AnnotationError) as e:
+        dd.load_voc(good / "images", good / "annotations", LM)
+    line = _line(xml, "<object>", 1)
+    assert f"{xml}:{line}: " in str(e.value) and needle in str(e.value) and "skip_invalid=True" in str(e.value)
+    data = dd.load_voc(good / "images", good / "annotations", LM, skip_invalid=True)
+    assert data.n_boxes == 5 and len(data) == 4          # only the bad box is gone
+    assert [(p.path, p.line) for p in data.dropped] == [(xml, line)]
+
+
+def test_malformed_xml_missing_image_and_png_reported(good, capsys):
+    bad = good / "annotations" / "broken.xml"
+    bad.write_text("<annotation>\n  <filename>x.jpg</filename>\n  <size><width>3</width>\n</annotation>\n")
+    missing = _voc(good, "gone", [("tree", 1, 1, 9, 9)], filename="nowhere.jpg")
+    png = _voc(good, "png", [("tree", 1, 1, 9, 9)], fmt="PNG")
+    with pytest.raises(AnnotationError) as e:
+        dd.load_voc(good / "images", good / "annotations", LM)
+    msg = str(e.value)
+    assert re.search(rf"{re.escape(str(bad))}:\d+: malformed XML", msg)
+    assert f"{missing}:{_line(missing, '<filename>')}: image file" in msg and "does not exist" in msg
+    assert f"{png}:{_line(png, '<filename>')}: image png.png is PNG" in msg
+    data = dd.load_voc(good / "images", good / "annotations", LM, skip_invalid=True)
+    assert sorted(e.stem for e in data.examples) == ["a", "b", "c"]
+    assert "dropped 3 file(s)" in capsys.readouterr().err
+
+
+def test_label_id_zero_and_label_map_files(tmp_path):
+    with pytest.raises(AnnotationError, match="label id 0 .* reserves 0 for the background"):
+        dd.check_label_map({0: "tree"})
+    f = tmp_path / "labels.txt"
+    f.write_text("# classes\n1 tree\n0 snag\n")
+    with pytest.raises(AnnotationError, match=rf"{re.escape(str(f))}:3: label id 0"):
+        dd.read_label_map(f)
+    f.write_text("tree\nsnag\n")
+    assert dd.read_label_map(f) == {1: "tree", 2: "snag"}
+
+
+def test_voc_csv_round_trip_and_csv_errors(good, tmp_path):
+    data = dd.load_voc(good / "images", good / "annotations", LM)
+    train, val = dd.split(data, (0.67, 0.33), seed=1)
+    assert sorted(e.stem for e in train.examples + val.examples) == ["a", "b", "c"] and len(val) == 1
+    path = dd.write_csv({"TRAIN": train, "VALIDATION": val}, tmp_path / "d.csv", images_dir=good)
+    back = dd.load_csv(path, LM, images_dir=good)
+    assert set(back) == {"TRAIN", "VALIDATION"}
+    got = {e.stem: e.boxes for s in back.values() for e in s.examples}
+    for e in data.examples:
+        assert [b.label for b in got[e.stem]] == [b.label for b in e.boxes]
+        assert np.allclose([(b.xmin, b.ymin, b.xmax, b.ymax) for b in got[e.stem]],
+                           [(b.xmin, b.ymin, b.xmax, b.ymax) for b in e.boxes], atol=1e-3)
+    voc2 = tmp_path / "voc2"
+    dd.write_voc(back["TRAIN"], voc2)
+    assert dd.load_voc(voc2 / "images", voc2 / "annotations", LM).n_boxes == train.n_boxes
+    lines = path.read_text().splitlines()
+    lines += ["TRAIN,images/a.jpg,tree,0.1,0.1,,,1.4,0.5,,", "TRAIN,images/a.jpg,tree,zero,0.1,,,0.4,0.5,,",
+              "TRAIN,images/none.jpg,tree,0.1,0.1,,,0.4,0.5,,", "TRAIN,images/a.jpg,tree,0.1",
+              "TRAIN,images/a.jpg,palm,0.1,0.1,,,0.4,0.5,,"]
+    path.write_text("\n".join(lines) + "\n")
+    n = len(lines)
+    with pytest.raises(AnnotationError) as e:
+        dd.load_csv(path, LM, images_dir=good)
+    msg = str(e.value)
+    for no, needle in [(n - 4, "outside the image"), (n - 3, "not numbers"), (n - 2, "does not exist"),
+                       (n - 1, "4 columns"), (n, "'palm' is not in the label map")]:
+        assert f"{path}:{no}: " in msg and needle in msg.split(f"{path}:{no}: ")[1].split("\n")[0]
+    kept = dd.load_csv(path, LM, images_dir=good, skip_invalid=True)
+    assert sum(d.n_boxes for d in kept.values()) == data.n_boxes and len(kept["TRAIN"].dropped) == 5
+
+
+def test_tiling_clips_boxes(tmp_path):
+    assert tile_positions(700, 320, 240) == [0, 240, 380]
+    assert tile_positions(320, 320, 240) == [0]
+    with pytest.raises(ValueError, match="smaller than the tile"):
+        tile_positions(100, 320, 240)
+    boxes = (Box("tree", 300, 10, 360, 50), Box("tree", 310, 100, 330, 120), Box("tree", 0, 0, 30, 30))
+    clipped = clip_boxes(boxes, 240, 0, 100, 100)   # window x 240..340, y 0..100
+    # first box: 2/3 visible -> kept and clipped at the right edge; second lies below the window; third is left
+    assert len(clipped) == 1 and (clipped[0].xmin, clipped[0].xmax) == (60, 100)
+    src = tmp_path / "src"
+    _voc(src, "big", [("tree", 300, 10, 360, 50), ("tree", 5, 5, 40, 40)], size=(420, 200))
+    big = dd.load_voc(src / "images", src / "annotations", LM).examples[0]
+    tiles = tile_example(big, 200, 150, tmp_path / "tiles", keep_empty=True)
+    assert [t.stem for t in tiles] == ["big_x0_y0", "big_x150_y0", "big_x220_y0"]
+    assert {t.stem: [(b.xmin, b.xmax) for b in t.boxes] for t in tiles} == {
+        "big_x0_y0": [(5, 40)], "big_x150_y0": [(150, 200)], "big_x220_y0": [(80, 140)]}
+    reloaded = dd.load_voc(tmp_path / "tiles" / "images", tmp_path / "tiles" / "annotations", LM)
+    assert all(Image.open(e.image).format == "JPEG" and Image.open(e.image).size == (200, 200)
+               for e in reloaded.examples)
+
+
+# ------------------------------------------------------------------ real TF / Model Maker (slow part)
+@pytest.fixture(scope="module")
+def standin():
+    from course_lib import detection
+
+    return detection.backbone("efficientdet/lite0/feature-vector", offline=True)
+
+
+def test_standin_returns_five_levels_and_loads_in_keraslayer(standin):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    from course_lib.standins import MOBILENETV2_VARIABLES
+
+    assert "stand-in" in standin.description and standin.var_freeze_expr == MOBILENETV2_VARIABLES
+    layer = hub.KerasLayer(standin.uri, trainable=True)
+    cls, box = layer(tf.zeros([1, 320, 320, 3]), training=False)
+    assert [tuple(t.shape[1:3]) for t in cls] == [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]
+    assert [tuple(t.shape) for t in box] == [tuple(t.shape) for t in cls]
+    names = [v.name for v in layer.trainable_variables]
+    frozen = [n for n in names if re.match(MOBILENETV2_VARIABLES, n)]
+    assert 100 < len(frozen) < len(names) and not any(re.match(MOBILENETV2_VARIABLES, n) for n in names
+                                                      if n.startswith(("fpn_", "class_tower", "box_tower")))
+
+
+def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
+    from tflite_model_maker import object_detector
+
+    from course_lib import detection, registry
+
+    tiles = registry.fetch("neon-treecrown-tiles")
+    lm = dd.read_label_map(tiles / "labels.txt")
+    train_set = dd.load_voc(tiles / "train" / "images", tiles / "train" / "annotations", lm)
+    test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", lm)
+    assert len(test) == 16 and test.n_boxes > 300 and len(train_set) > 80
+    assert not set(train_set.stems()) & set(test.stems())
+    train = object_detector.DataLoader.from_pascal_voc(
+        str(tiles / "train" / "images"), str(tiles / "train" / "annotations"), lm,
+        annotation_filenames=train_set.stems()[:4], cache_dir=str(tmp_path / "cache"))
+    held_out = object_detector.DataLoader.from_pascal_voc(
+        str(tiles / "test" / "images"), str(tiles / "test" / "annotations"), lm,
+        annotation_filenames=test.stems()[:2], cache_dir=str(tmp_path / "cache"))
+    spec = detection.make_spec(standin, epochs=1, batch_size=4, model_dir=tmp_path / "ckpt")
+    assert spec.config.tflite_max_detections == 100
+    model = detection.train(train, spec, epochs=1, batch_size=4)
+    table = detection.export_variants(model, held_out, tmp_path / "export", ["float32"], keras=False)
+    assert list(table.model) == ["TFLite float32"] and table.KB[0] > 1000
+    assert 0.0 <= table.AP50[0] <= 1.0
+    dets = detection.detect_tflite(tmp_path / "export" / "model_float32.tflite", [test.examples[0].image], 0.0)
+    # boxes of a 1-epoch model may reach past the tile; they must still be boxes with scores
+    assert 0 < len(dets[0]) <= 100 and all(d.xmin < d.xmax and d.ymin < d.ymax and 0 <= d.score <= 1 for d in dets[0])
