@@ -4,10 +4,11 @@
     np.savez(path, **data)                      # what the grading engine caches; boxes_of(data) splits them back
     scores = tflite_ap("a2_model.tflite", data) # {"AP": ..., "AP50": ..., "n": 16}
 
-The detector runs in ``tf.lite.Interpreter`` exactly as Model Maker's ``evaluate_tflite`` runs it (its
-serving signature: scores ``output_1``, classes ``output_2``, boxes ``output_3`` as normalised
-``[ymin, xmin, ymax, xmax]``), and the COCO metrics are pycocotools' ``COCOeval`` (100 detections per
-image), so nothing of Model Maker (or of the submission) is imported. Variable numbers of boxes per image
+Registered with the grading engine as the hidden-data builder ``neon_treecrown_heldout`` and the metric
+``ap50`` (``assignments/grading.yaml``). The detector runs in ``tf.lite.Interpreter`` as Model Maker's
+``evaluate_tflite`` runs it (serving signature: scores ``output_1``, classes ``output_2``, boxes
+``output_3`` as normalised ``[ymin, xmin, ymax, xmax]``); the COCO metrics are pycocotools' ``COCOeval``
+(100 detections per image). Nothing of Model Maker, or of the submission, is imported. Variable numbers of boxes per image
 are stored flat: image ``i`` owns ``boxes[offsets[i]:offsets[i + 1]]`` (pixel ``xmin, ymin, xmax, ymax``).
 """
 from __future__ import annotations
@@ -19,9 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .engine.hidden_data import hidden_data
+from .engine.metrics import metric
 from .exceptions import ModelError
 
-__all__ = ["pack", "boxes_of", "heldout_tiles", "tflite_detect", "coco_ap", "tflite_ap", "ap50"]
+__all__ = ["pack", "boxes_of", "heldout_tiles", "tflite_detect", "coco_ap", "tflite_ap", "ap50", "HELDOUT"]
+
+HELDOUT = "neon-treecrown-tiles/test"      # the folder the held-out tiles come from (withheld from submissions)
 
 # EfficientDet-Lite's input normalisation (Model Maker's lite configs): a float model takes (x - 127) / 128
 _MEAN, _STD = 127.0, 128.0
@@ -52,8 +57,10 @@ def boxes_of(data: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]
     return [(data["boxes"][a:b], data["labels"][a:b]) for a, b in zip(off[:-1], off[1:])]
 
 
+@hidden_data("neon_treecrown_heldout", withholds=lambda n=0: [HELDOUT])
 def heldout_tiles(n: int = 0) -> dict[str, np.ndarray]:
-    """The held-out tiles of ``neon-treecrown-tiles`` (``test/``; the first ``n``, 0: all 16) as arrays."""
+    """The held-out tiles of ``neon-treecrown-tiles`` (``test/``; the first ``n``, 0: all 16) as arrays: the
+    grading engine's hidden data for ``a2_object_detection``."""
     from . import detection_data as dd, registry
 
     tiles = registry.fetch("neon-treecrown-tiles")
@@ -148,6 +155,7 @@ def tflite_ap(model: str | Path, data: dict[str, np.ndarray]) -> dict[str, float
     return {**coco_ap(truth, tflite_detect(model, data["images"])), "n": len(truth)}
 
 
+@metric("ap50")
 def ap50(model: Path, data: dict[str, np.ndarray] | None) -> dict:
     """The grading engine's metric: AP50 of a ``.tflite`` detector on the hidden tiles."""
     if data is None:

@@ -199,7 +199,9 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     # the grader's metric (no Model Maker, tf.lite.Interpreter + pycocotools) agrees with evaluate_tflite
     from course_lib import detection_metrics as dm
 
-    got = dm.ap50(tmp_path / "export" / "model_float32.tflite", dm.heldout_tiles(2))
+    from course_lib.engine.metrics import get_metric
+
+    got = get_metric("ap50").fn(tmp_path / "export" / "model_float32.tflite", dm.heldout_tiles(2))
     assert got["n"] == 2 and got["format"].startswith("TFLite detector")
     assert got["value"] == pytest.approx(table.AP50[0], abs=0.005)
     with pytest.raises(ModelError, match="TFLite detectors"):
@@ -207,12 +209,19 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
 
 
 # ------------------------------------------------------------------ the grader's AP50 (course_lib.detection_metrics)
-def test_heldout_tiles_round_trip_through_npz_without_pickle(tmp_path):
+def test_heldout_tiles_round_trip_through_the_engines_npz_without_pickle(tmp_path, monkeypatch):
     from course_lib import detection_metrics as dm, registry
+    from course_lib.engine import hidden_data
+    from course_lib.engine.metrics import get_metric
 
+    monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "build"))
+    spec = {"builder": "neon_treecrown_heldout", "args": {"n": 3}}
+    assert hidden_data.withholds(spec) == ["neon-treecrown-tiles/test"]      # denied to submissions
+    assert get_metric("ap50").higher_is_better
+    npz = hidden_data.resolve(spec, tmp_path)
+    assert npz.parent == tmp_path / "build" / "hidden" and hidden_data.resolve(spec, tmp_path) == npz   # cached
     data = dm.heldout_tiles(3)
-    np.savez(tmp_path / "hidden.npz", **data)
-    back = dict(np.load(tmp_path / "hidden.npz", allow_pickle=False))
+    back = dict(np.load(npz, allow_pickle=False))
     assert {k: (v.dtype, v.shape) for k, v in back.items()} == {k: (v.dtype, v.shape) for k, v in data.items()}
     assert back["images"].shape == (3, 320, 320, 3) and back["images"].dtype == np.uint8
     tiles = registry.fetch("neon-treecrown-tiles")
