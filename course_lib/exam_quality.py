@@ -119,7 +119,7 @@ def text_accuracy(model: Path, data: dict[str, np.ndarray]) -> dict:
 
 def _report(name: str, results: list[tuple[str, bool, str]]) -> int:
     for check, ok, why in results:
-        print(f"[{name}] {'PASS' if ok else 'FAIL'} {check}" + (f": {why}" if why and not ok else ""), file=sys.stderr)
+        print(f"[{name}] {'PASS' if ok else 'FAIL'} {check}" + (f" ({why})" if why else ""), file=sys.stderr)
     return sum(ok for _, ok, _ in results)
 
 
@@ -131,9 +131,10 @@ def tflite_metadata_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
         raise ValueError(f"{model.name} is not a .tflite file")
     s = md.summarize(model)
     norm = s.inputs[0].norm if s.has_metadata and s.inputs else None
-    res = [(METADATA_CHECKS[0], norm is not None, "no metadata" if not s.has_metadata else "no normalisation"),
+    res = [(METADATA_CHECKS[0], norm is not None,
+            "no metadata" if not s.has_metadata else "no normalisation" if norm is None else ""),
            (METADATA_CHECKS[1], norm is not None and norm.close_to(md.Normalization.for_value_range(0.0, 1.0)),
-            f"it normalises with {norm}"),
+            f"it normalises with {norm}" if norm else ""),
            (METADATA_CHECKS[2], s.has_metadata and s.labels() == E.TREE_LABELS, f"labels {s.labels() if s.has_metadata else None}")]
     try:
         top = md.classify_task(model, list(data["x"]), k=1)
