@@ -1,26 +1,31 @@
-"""The certificate exam's hidden data and metrics, run by the grader's evaluator (never by candidate code).
+"""The certificate exam's hidden data and metrics, run on the grader's side (never by candidate code).
 
-Hidden data builders (the complement of each training split in :mod:`course_lib.exam_data`):
+Registered with the grading engine (``course_lib.engine.hidden_data`` / ``.metrics`` import this module as a
+plugin) and named by ``assignments/grading.yaml`` (``cert_exam``). Hidden data builders, each the complement of
+a training split of :mod:`course_lib.exam_data`:
 
-=================  ==================================================================  ====================
-builder            arrays                                                              tasks
-=================  ==================================================================  ====================
-cert_tabular       x float32 (171, 30) raw features, y 0 malignant / 1 benign          1
-cert_fashion       x uint8 (n, 28, 28, 1), y: the first ``n`` of the 10,000 test images  2, 7
-cert_trees         x uint8 (558, 96, 96, 3), y 0 background / 1 tree: the held-out tile    3, 6
-cert_text          x str (911,), y 0 rotten / 1 fresh: the held-out movies' snippets      4
-cert_sunspots      x float32 (50, window) past years, y the next year (1959-2008)         5
-=================  ==================================================================  ====================
+=============  =====================================================================  =====
+builder        arrays                                                                 tasks
+=============  =====================================================================  =====
+cert_tabular   x float32 (171, 30) raw features, y 0 malignant / 1 benign              1
+cert_fashion   images uint8 (n, 28, 28, 1), y: the first ``n`` of the 10,000 test images  2, 7
+tree_patches   (the engine's) images uint8 (558, 96, 96, 3) of the held-out aerial image   3, 6
+cert_text      x str (911,), y 0 rotten / 1 fresh: the snippets of the held-out movies  4
+cert_sunspots  x float32 (50, window) past years, y the next year (1959-2008)         5
+=============  =====================================================================  =====
 
-Metrics (``value`` is what the thresholds of ``assignments/grading.yaml`` compare):
+Metrics added here (tasks 1, 2, 3 use the engine's ``accuracy``, task 5 its ``mae``):
 
-* ``image_accuracy``: accuracy of a classifier fed ``x / 255`` (images in [0, 1], the exam's convention);
-* ``text_accuracy``: accuracy of a Keras model fed the raw strings (its own TextVectorization inside);
-* ``tflite_metadata_checks``: how many of 5 checks a ``.tflite`` classifier with metadata passes;
-* ``edgetpu_checks``: how many of 5 checks a full-int8 ``.tflite`` passes (the Edge TPU pre-flight among them).
+* ``text_accuracy``: accuracy of a Keras model fed the raw strings (its TextVectorization inside);
+* ``tflite_metadata_checks``: how many of the 5 :data:`METADATA_CHECKS` a ``.tflite`` classifier passes;
+* ``edgetpu_checks``: how many of the 5 :data:`EDGETPU_CHECKS` a full-int8 ``.tflite`` passes.
 
-The two ``*_checks`` metrics return 0-5, so a threshold of k means "at least k checks pass"; the checks are
-listed in :data:`METADATA_CHECKS` and :data:`EDGETPU_CHECKS`, and each run prints which failed.
+The two ``*_checks`` metrics return 0-5, so a threshold k means "at least k checks pass"; each run prints
+every check with its result to the evaluator's log.
+
+Only ``tree-patches/test`` can be withheld from the candidate's kernel: the tabular, text and sunspots
+rows and Fashion-MNIST's test files sit in files the kernel reads to verify ``cert-exam-train``'s inputs
+(the data are public, as in the original TensorFlow certificate: the exam grades the saved model).
 """
 from __future__ import annotations
 
@@ -30,10 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from . import exam_data as E
+from .engine.hidden_data import hidden_data
+from .engine.metrics import metric
 
-__all__ = ["cert_tabular", "cert_fashion", "cert_trees", "cert_text", "cert_sunspots", "image_accuracy",
-           "text_accuracy", "tflite_metadata_checks", "edgetpu_checks", "METADATA_CHECKS", "EDGETPU_CHECKS",
-           "TASK6_MIN_ACCURACY", "TASK7_MIN_ACCURACY"]
+__all__ = ["cert_tabular", "cert_fashion", "cert_text", "cert_sunspots", "text_accuracy", "tflite_metadata_checks",
+           "edgetpu_checks", "METADATA_CHECKS", "EDGETPU_CHECKS", "TASK6_MIN_ACCURACY", "TASK7_MIN_ACCURACY"]
 
 TASK6_MIN_ACCURACY = 0.55      # check 5 of task 6: Task Library top-1 accuracy on the held-out tile (chance 0.50)
 TASK7_MIN_ACCURACY = 0.70      # check 5 of task 7: int8 accuracy on hidden Fashion-MNIST
@@ -52,30 +58,27 @@ def _path(name: str) -> Path:
     return registry.fetch(name)
 
 
+@hidden_data("cert_tabular")
 def cert_tabular(seed: int = 0) -> dict[str, np.ndarray]:
     x, y = E.read_tabular(_path("breast-cancer-wisconsin"))
     _, hidden = E.tabular_split(len(y), seed)
     return {"x": x[hidden], "y": y[hidden]}
 
 
+@hidden_data("cert_fashion")
 def cert_fashion(n: int = 2000) -> dict[str, np.ndarray]:
     folder = _path("fashion-mnist")
     x = E.read_idx(folder / "t10k-images-idx3-ubyte")[:n, :, :, None]
-    return {"x": np.ascontiguousarray(x), "y": E.read_idx(folder / "t10k-labels-idx1-ubyte")[:n].astype(np.int64)}
+    return {"images": np.ascontiguousarray(x), "y": E.read_idx(folder / "t10k-labels-idx1-ubyte")[:n].astype(np.int64)}
 
 
-def cert_trees(size: int = 96) -> dict[str, np.ndarray]:
-    from .pruning import load_tree_patches
-
-    x, y = load_tree_patches(size, "test", folder=_path("tree-patches"))
-    return {"x": np.round(x * 255).astype(np.uint8), "y": y}
-
-
+@hidden_data("cert_text")
 def cert_text() -> dict[str, np.ndarray]:
     rows = [r for r in E.read_text(_path("rotten-tomatoes-snippets")) if E.text_is_hidden(r[2])]
     return {"x": np.array([r[0] for r in rows]), "y": np.array([r[1] for r in rows], dtype=np.int64)}
 
 
+@hidden_data("cert_sunspots")
 def cert_sunspots(window: int = 30) -> dict[str, np.ndarray]:
     years, values = E.read_sunspots(_path("sunspots-yearly"))
     x, y = E.windows(values, window)
@@ -84,24 +87,12 @@ def cert_sunspots(window: int = 30) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------------------- metrics
-def _predict(model: Path, x: np.ndarray) -> tuple[np.ndarray, str]:
-    from .engine.quality import _load
-
-    run, fmt = _load(model)
-    return np.concatenate([np.asarray(run(x[i:i + 128])) for i in range(0, len(x), 128)]), fmt
-
-
 def _labels_of(pred: np.ndarray) -> np.ndarray:
     pred = pred.reshape(len(pred), -1)
     return (pred[:, 0] > 0.5).astype(np.int64) if pred.shape[1] == 1 else pred.argmax(-1)
 
 
-def image_accuracy(model: Path, data: dict[str, np.ndarray]) -> dict:
-    """Accuracy on ``x / 255`` (float32 images in [0, 1])."""
-    pred, fmt = _predict(model, data["x"].astype(np.float32) / 255.0)
-    return {"value": float(np.mean(_labels_of(pred) == data["y"])), "n": int(len(data["y"])), "format": fmt}
-
-
+@metric("text_accuracy")
 def text_accuracy(model: Path, data: dict[str, np.ndarray]) -> dict:
     """Accuracy of a Keras v3 model (safe_mode) that takes the raw strings, shape (n,) or (n, 1)."""
     import tensorflow as tf
@@ -123,6 +114,7 @@ def _report(name: str, results: list[tuple[str, bool, str]]) -> int:
     return sum(ok for _, ok, _ in results)
 
 
+@metric("tflite_metadata_checks")
 def tflite_metadata_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
     """Task 6: the 5 checks of :data:`METADATA_CHECKS`, counted (a failed check fails those after it that need it)."""
     from . import metadata as md
@@ -135,9 +127,10 @@ def tflite_metadata_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
             "no metadata" if not s.has_metadata else "no normalisation" if norm is None else ""),
            (METADATA_CHECKS[1], norm is not None and norm.close_to(md.Normalization.for_value_range(0.0, 1.0)),
             f"it normalises with {norm}" if norm else ""),
-           (METADATA_CHECKS[2], s.has_metadata and s.labels() == E.TREE_LABELS, f"labels {s.labels() if s.has_metadata else None}")]
+           (METADATA_CHECKS[2], s.has_metadata and s.labels() == E.TREE_LABELS,
+            f"labels {s.labels() if s.has_metadata else None}")]
     try:
-        top = md.classify_task(model, list(data["x"]), k=1)
+        top = md.classify_task(model, list(data["images"]), k=1)
         names = [r[0][0] if r else "" for r in top]
         acc = float(np.mean([n == E.TREE_LABELS[y] for n, y in zip(names, data["y"])]))
         res += [(METADATA_CHECKS[3], True, ""), (METADATA_CHECKS[4], acc >= TASK6_MIN_ACCURACY, f"accuracy {acc:.3f}")]
@@ -146,6 +139,7 @@ def tflite_metadata_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
     return {"value": float(_report("task6", res)), "n": int(len(data["y"])), "format": "TFLite + Task Library"}
 
 
+@metric("edgetpu_checks")
 def edgetpu_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
     """Task 7: the 5 checks of :data:`EDGETPU_CHECKS`, counted."""
     import tensorflow as tf
@@ -167,11 +161,12 @@ def edgetpu_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
     acc = 0.0
     try:
         run = TFLiteModel(model)
-        pred = np.concatenate([run.predict(data["x"][i:i + 1].astype(np.float32)) for i in range(len(data["x"]))])
+        x = data["images"].astype(np.float32)                     # pixels 0..255, as the task's model takes them
+        pred = np.concatenate([run.predict(x[i:i + 1]) for i in range(len(x))])
         acc = float(np.mean(_labels_of(pred) == data["y"]))
     except Exception as e:
         print(f"[task7] the model does not run on a 28x28x1 image: {e}", file=sys.stderr)
-    res = [(EDGETPU_CHECKS[0], not float_ops, f"ops in float: {float_ops}"),
+    res = [(EDGETPU_CHECKS[0], not float_ops, f"ops in float: {float_ops}" if float_ops else ""),
            (EDGETPU_CHECKS[1], io_ok, f"input {np.dtype(inp['dtype']).name}, output {np.dtype(out['dtype']).name}"),
            (EDGETPU_CHECKS[2], sig[:1] == [1] and all(int(d) > 0 for d in sig), f"input signature {sig}"),
            (EDGETPU_CHECKS[3], report.fully_mapped, report.summary()),

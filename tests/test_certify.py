@@ -182,3 +182,39 @@ def test_cli_keygen_issue_verify_dashboard(setup, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "left: Text classification" in text and "no graded submission" in text
     assert "Cy Twombly" in (out / "dashboard.html").read_text()
+
+
+# ------------------------------------------------------------------ the real chain: samples graded by `course grade`
+@pytest.fixture(scope="module")
+def graded_samples(tmp_path_factory):
+    """The exam's samples released, graded by the grading engine (nbgrader autograde in a sandbox, then each saved
+    model measured on hidden data by the evaluator) and checked against expected.yaml, once."""
+    from course_lib import grading
+
+    course = tmp_path_factory.mktemp("cert-chain") / "course"
+    results = grading.check_samples("cert_exam", course=course, progress=print, jobs=2)
+    return course, {g.student: g for g in results}
+
+
+@pytest.mark.slow
+def test_samples_graded_by_the_engine_as_expected(graded_samples):
+    _, grades = graded_samples
+    assert set(grades) == {"reference", "weak", "blank"}
+    for g in grades.values():
+        assert g.ok, f"{g.student}: {g.problems}"
+    assert grades["blank"].score == 0
+
+
+@pytest.mark.slow
+def test_certificates_from_the_engine_gradebook(graded_samples, tmp_path):
+    course, grades = graded_samples
+    priv, pub = C.keygen(tmp_path / "keys")
+    rules = C.load_rules(RULES)
+    ref = C.issue("reference", course / "gradebook.db", priv, rules)
+    assert ref.payload["passed"] and ref.payload["total"] == grades["reference"].score
+    weak = C.issue("weak", course / "gradebook.db", priv, rules)
+    assert not weak.payload["passed"]
+    paths = write_certificate(weak, tmp_path / "weak")
+    assert verify_any(str(paths["html"]), pub)["passed"] is False and "NOT PASSED" in paths["html"].read_text()
+    left = C.candidate_status("weak", course / "gradebook.db", rules).left()
+    assert any("Transfer learning" in line for line in left), left
