@@ -1,5 +1,8 @@
 """The nbgrader chain on a working copy of the course: release, submit samples, autograde, export.
 
+``check_samples`` grades with the grading engine (:mod:`course_lib.engine`), which runs nbgrader autograde
+for each submission in a confined process and then measures saved models on hidden data.
+
 The instructor's course is ``assignments/`` (``nbgrader_config.py`` at the repo root). The kit's own
 checks work on a copy under ``build/nbgrader/`` so they never touch the instructor's gradebook:
 
@@ -25,7 +28,7 @@ from .exceptions import GradingError
 from .paths import build_dir, repo_root
 
 __all__ = ["SampleGrade", "assignments", "prepare_course", "release", "submit_samples", "autograde",
-           "export", "read_grades", "check_samples", "COURSE_ID"]
+           "export", "read_grades", "check_samples", "model_quality", "COURSE_ID"]
 
 COURSE_ID = "tf-on-device"
 
@@ -39,6 +42,8 @@ class SampleGrade:
     expected_failing: list[str] = field(default_factory=list)
     expected_score: float | None = None
     problems: list[str] = field(default_factory=list)
+    status: str = "ok"                              # the grading engine's status of the submission
+    quality: list[dict] = field(default_factory=list)   # its model-quality measurements
 
     @property
     def failing(self) -> list[str]:
@@ -150,12 +155,16 @@ def read_grades(course: Path, assignment: str) -> dict[str, SampleGrade]:
     return out
 
 
-def check_samples(assignment: str, course: Path | None = None, progress=print) -> list[SampleGrade]:
-    """Release ``assignment``, autograde its samples through real nbgrader, compare with expectations.
+def check_samples(assignment: str, course: Path | None = None, progress=print, jobs: int = 1) -> list[SampleGrade]:
+    """Release ``assignment``, grade its samples with the grading engine (``course grade``: real nbgrader
+    autograde, confined, then model quality from ``assignments/grading.yaml``), compare with expectations.
 
-    ``expected.yaml`` maps each sample to ``failing: [grade ids]`` (and optionally ``score``); a
-    sample must lose exactly the points of the tests it is expected to fail.
+    ``expected.yaml`` maps each sample to ``failing: [grade ids]`` (optionally ``score``, and ``status`` when
+    it is not ``ok``); a sample must lose exactly the points of the tests it is expected to fail.
     """
+    from .engine import Limits, grade_assignment
+    from .engine.quality import load_spec
+
     samples_dir = repo_root() / "assignments" / "samples" / assignment
     expected_file = samples_dir / "expected.yaml"
     if not expected_file.is_file():
@@ -168,16 +177,23 @@ def check_samples(assignment: str, course: Path | None = None, progress=print) -
     missing = sorted(set(students) - set(expected))
     if missing:
         raise GradingError(f"{expected_file}: no expectation for sample(s) {missing}.")
-    progress(f"{assignment}: autograde {len(students)} samples ({', '.join(students)})")
-    autograde(course, assignment)
+    progress(f"{assignment}: course grade {len(students)} samples ({', '.join(students)})")
+    report = grade_assignment(assignment, course, jobs=jobs, limits=Limits(cell_timeout=600),
+                              quality=load_spec(assignment, repo_root() / "assignments" / "grading.yaml"),
+                              progress=progress)
     export(course)
     grades = read_grades(course, assignment)
+    rows = {r["student"]: r for r in report.rows}
     results = []
     for student in students:
         g = grades.get(student)
         if g is None:
             raise GradingError(f"{assignment}/{student}: no submission in the gradebook after autograde.")
         exp = expected[student] or {}
+        g.status, g.quality = rows[student]["status"], rows[student].get("quality") or []
+        if g.status != exp.get("status", "ok"):
+            g.problems.append(f"status {g.status!r}, expected {exp.get('status', 'ok')!r}: "
+                              + "; ".join(i["detail"] for i in rows[student]["issues"])[:600])
         g.expected_failing = sorted(exp.get("failing", []))
         unknown = set(g.expected_failing) - set(g.tests)
         if unknown:
@@ -195,3 +211,19 @@ def check_samples(assignment: str, course: Path | None = None, progress=print) -
         progress(f"  {student:24} {g.score:g}/{g.max_score:g}  " + ("OK" if g.ok else "; ".join(g.problems)))
         results.append(g)
     return results
+
+
+def model_quality(saved: str | Path) -> None:
+    """The body of a hidden model-quality test cell; ``course grade``'s evaluator sets its points.
+
+    Nothing is measured in the learner's kernel, where the held-out data is not readable: the grading
+    engine measures ``saved`` afterwards in a separate process (``assignments/grading.yaml``). Here the
+    cell checks that the model was saved, and fails under plain ``nbgrader autograde``, which cannot
+    measure it.
+    """
+    if not Path(saved).exists():
+        raise AssertionError(f"{saved} was not saved: 0 points for model quality.")
+    if os.environ.get("COURSE_GRADE_ENGINE") != "1":
+        raise AssertionError(f"{saved} is graded by `course grade`, whose evaluator measures it on held-out data "
+                             "outside this notebook; plain `nbgrader autograde` gives no points for model quality.")
+    print(f"{saved} saved: the grader measures it on held-out data after this notebook has run.")

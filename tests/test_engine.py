@@ -170,22 +170,28 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     from distributed import LocalCluster
 
     from course_lib.cli.main import main
+    from course_lib.engine.hidden_data import hidden_data
 
     course, _, expected, _ = graded
     rng = np.random.default_rng(999)                         # a0's blobs, a seed nobody knows
     y = rng.integers(0, 3, 300)
     x = np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 4.0]])[y] + rng.normal(0, 0.6, (300, 2))
-    (course / "hidden").mkdir()
-    np.savez(course / "hidden" / "blobs.npz", x=x.astype("float32"), y=y)
+    # built on this side by a registered builder that also withholds the tree-patches test folder, which
+    # submissions' kernels may then not read, while registry.fetch("tree-patches") still works for them
+    hidden_data("blobs999", withholds=lambda: ["tree-patches/test"])(
+        lambda: {"x": x.astype("float32"), "y": y})
     spec = tmp_path / "grading.yaml"
-    spec.write_text(f"{A}:\n  model: [model.keras, model.tflite]\n  data: hidden/blobs.npz\n  metric: accuracy\n"
-                    "  margin: 0.005\n  thresholds: {test_training_hidden: 0.9}\n")
+    spec.write_text(f"{A}:\n  - model: [model.keras, model.tflite]\n    data: {{builder: blobs999}}\n"
+                    "    metric: accuracy\n    margin: 0.005\n    thresholds: {test_training_hidden: 0.9}\n")
     save = {
         "keras": "model.save('model.keras')",
         "tflite": "open('model.tflite', 'wb').write(tf.lite.TFLiteConverter.from_keras_model(model).convert())",
         "lambda": "import numpy as _np\nm2 = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Lambda(lambda t: t),"
                   " model])\nm2.save('model.keras')",
         "no_model": "pass",
+        "peek": "from course_lib import registry\nfolder = registry.fetch('tree-patches')\ntry:\n"
+                "    open(next((folder / 'test' / 'tree').glob('*.jpg')), 'rb')\n    print('PEEKED')\n"
+                "except PermissionError:\n    print('refused')\nmodel.save('model.keras')",
     }
     for name, code in save.items():
         nb = _nb()
@@ -204,9 +210,13 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     assert after == before                                   # resumed: nothing regraded
     rows = {p.stem: json.loads(p.read_text()) for p in (course / "grading" / A / "results").glob("*.json")}
     assert rows["q_keras"]["status"] == rows["q_tflite"]["status"] == "ok"
+    assert rows["q_peek"]["status"] == "tampered" and rows["q_peek"]["score"] == 12, rows["q_peek"]
+    assert any("tree-patches/test" in f["detail"] for f in rows["q_peek"]["findings"])
+    out = (course / "autograded" / "q_peek" / A / f"{A}.ipynb").read_text()
+    assert "refused" in out and "PEEKED" not in out
     for s in ("q_keras", "q_tflite"):
-        assert rows[s]["quality"]["value"] >= 0.9 and rows[s]["score"] == 12, rows[s]
-    assert "TFLite" in rows["q_tflite"]["quality"]["note"] and "safe_mode" in rows["q_keras"]["quality"]["note"]
+        assert rows[s]["quality"][0]["value"] >= 0.9 and rows[s]["score"] == 12, rows[s]
+    assert "TFLite" in rows["q_tflite"]["quality"][0]["note"] and "safe_mode" in rows["q_keras"]["quality"][0]["note"]
     assert rows["q_lambda"]["status"] == "model-unloadable" and rows["q_lambda"]["score"] == 10
     assert rows["q_no_model"]["status"] == "model-missing" and rows["q_no_model"]["score"] == 10
     assert rows["reference"]["score"] == 12                  # graded before, kept
@@ -236,8 +246,37 @@ def test_evaluator_loads_savedmodels_as_graphs_and_refuses_file_ops(tmp_path):
     for name, cls in (("good", Argmaxer), ("leaky", Leaker)):
         m = cls()
         tf.saved_model.save(m, str(tmp_path / name), signatures={"serving_default": m.serve})
-    res = evaluate(tmp_path / "good", tmp_path / "data.npz")
+    res = evaluate("accuracy", tmp_path / "good", tmp_path / "data.npz")
     assert res["value"] == 1.0 and res["n"] == 4 and "SavedModel" in res["format"]
     with pytest.raises(ValueError, match="WriteFile"):
-        evaluate(tmp_path / "leaky", tmp_path / "data.npz")
+        evaluate("accuracy", tmp_path / "leaky", tmp_path / "data.npz")
     assert not (tmp_path / "leak.txt").exists()
+
+
+def test_metrics_resize_images_and_measure_regression(tmp_path):
+    """`images` are resized to the model's input and scaled to [0, 1]; `mae` is lower-is-better."""
+    import numpy as np
+    import tensorflow as tf
+
+    from course_lib.engine.metrics import get_metric
+    from course_lib.engine.quality import evaluate
+
+    images = np.zeros((6, 8, 8, 3), np.uint8)
+    images[3:] = 255                                         # 3 black, 3 white images, 8 px
+    np.savez(tmp_path / "img.npz", images=images, y=np.array([0, 0, 0, 1, 1, 1]))
+    inp = tf.keras.Input((32, 32, 3))                        # the model wants 32 px in [0, 1]
+    mean = tf.keras.layers.GlobalAveragePooling2D()(inp)
+    bright = tf.keras.layers.Dense(2, kernel_initializer=tf.constant_initializer([[-1, 1]] * 3),
+                                   bias_initializer=tf.constant_initializer([1.5, -1.5]))(mean)
+    tf.keras.Model(inp, bright).save(tmp_path / "bright.keras")
+    assert evaluate("accuracy", tmp_path / "bright.keras", tmp_path / "img.npz")["value"] == 1.0
+
+    x = np.linspace(0, 1, 20, dtype="float32")[:, None]
+    np.savez(tmp_path / "reg.npz", x=x, y=2 * x + 0.25)
+    lin = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(
+        1, kernel_initializer=tf.constant_initializer(2.0), bias_initializer=tf.constant_initializer(0.0))])
+    lin.save(tmp_path / "lin.keras")
+    res = evaluate("mae", tmp_path / "lin.keras", tmp_path / "reg.npz")
+    assert abs(res["value"] - 0.25) < 1e-6 and res["n"] == 20
+    mae = get_metric("mae")
+    assert mae.passes(0.25, 0.3, 0.0) and not mae.passes(0.35, 0.3, 0.01) and mae.passes(0.305, 0.3, 0.01)

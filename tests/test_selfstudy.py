@@ -299,13 +299,18 @@ def test_input_errors_say_the_fix(tmp_path, monkeypatch, capsys):
 def test_quality_thresholds_are_the_graders():
     spec_file = yaml.safe_load((ROOT / "assignments" / "selfcheck.yaml").read_text())
     assert "a1_transfer_learning" in spec_file
+    from course_lib.engine.quality import load_spec
+
     for assignment in spec_file:
         spec = selfcheck.quality_spec(assignment)
         cells = source_cells(assignment)
+        graders = {g: float(v) for e in load_spec(assignment, ROOT / "assignments" / "grading.yaml")
+                   for g, v in e["thresholds"].items()}
         for gid, threshold in spec["thresholds"].items():
             assert gid in hidden_only(assignment), f"{gid} should be a hidden test of {assignment}"
-            asserted = {float(x) for x in re.findall(r">=\s*([0-9.]+)", "".join(cells[gid]["source"]))}
-            assert asserted == {threshold}, f"{gid} asserts {asserted}, selfcheck.yaml says {threshold}"
+            assert graders[gid] == threshold, f"grading.yaml needs {graders[gid]} for {gid}, selfcheck.yaml {threshold}"
+            said = {float(x) for x in re.findall(r">=\s*([0-9.]+)", "".join(cells[gid]["source"]))}
+            assert said == {threshold}, f"{gid}'s cell announces {said}, the grader needs {threshold}"
         assert spec["data"].get("folder") != "test", "the held-out split is the grader's"
 
 

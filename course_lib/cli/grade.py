@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--course", type=Path, help="the nbgrader course folder (default: assignments/)")
     p.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    p.add_argument("--quality", type=Path, help="model-quality spec (default: assignments/grading.yaml if present)")
+    p.add_argument("--quality", type=Path, help="model-quality spec (default: assignments/grading.yaml)")
     p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
     p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per submission (default 1800)")
     p.add_argument("--memory-mb", type=int, default=8192, help="address-space limit (default 8192)")

@@ -29,14 +29,15 @@ class BatchReport:
 
 
 def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler: str | None = None,
-                     limits: Limits | None = None, regrade: bool = False, quality: dict | None = None,
+                     limits: Limits | None = None, regrade: bool = False, quality: list[dict] | None = None,
                      students: list[str] | None = None, deny: list[str] | None = None,
                      progress=print) -> BatchReport:
     """Grade ``course/submitted/*/<assignment>/`` and merge into ``course/gradebook.db``.
 
     ``scheduler``: address of a running Dask scheduler; default a LocalCluster of ``jobs`` worker processes.
-    ``quality``: the model-quality spec (see :mod:`course_lib.engine.quality`). ``deny``: more folders the
-    student code must not open (the course, its source and the hidden data are always denied).
+    ``quality``: the assignment's model-quality entries (:func:`course_lib.engine.quality.load_spec`).
+    ``deny``: more folders the student code must not open (the course, its source and the hidden data are
+    always denied).
     """
     t0 = time.monotonic()
     course = Path(course).resolve()
@@ -55,17 +56,18 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check_gradebook(course, assignment, template)
-    unknown = sorted(set((quality or {}).get("thresholds", {})) - set(template["grade_cells"]))
+    unknown = sorted({g for e in quality or [] for g in e["thresholds"]} - set(template["grade_cells"]))
     if unknown:
         raise GradingError(f"the model-quality spec of {assignment} names {unknown}, which are not graded cells of "
                            f"it ({sorted(template['grade_cells'])}): use the grade id of its quality test cell.")
     writer = Writer(course, assignment, template["hidden"])
-    qfiles = None
+    withheld: list[str] = []
     if quality:
-        from .quality import data_path, load_hidden
+        from .quality import attach_hidden
 
-        qfiles = load_hidden(quality, course)
-        deny = [*(deny or []), str(data_path(quality, course).parent)]
+        progress(f"{assignment}: hidden data for model quality (built here, given only to the evaluator)")
+        quality, hidden_dirs, withheld = attach_hidden(quality, course)
+        deny = [*(deny or []), *hidden_dirs]
     tasks = []
     for student, folder in subs.items():
         files = read_files(folder)
@@ -77,12 +79,12 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
                       "template": template["files"], "notebooks": template["notebooks"],
                       "grade_cells": template["grade_cells"], "limits": limits.to_dict(),
                       "deny": [str(course), str(repo_root() / "assignments"), *(deny or [])],
-                      "quality": {**quality, "hidden": qfiles} if quality else None})
+                      "withheld": withheld})
     progress(f"{assignment}: {len(tasks)} to grade, {len(report.skipped)} already graded (resume); "
              f"isolation: {report.isolation}, memory {limits.memory_mb} MB, CPU {limits.cpu_seconds} s, "
              f"{limits.cell_timeout} s per cell, {limits.notebook_timeout} s per submission")
     if tasks:
-        _run(tasks, writer, jobs, scheduler, progress, report)
+        _run(tasks, quality or None, writer, jobs, scheduler, progress, report)
     report.rows = writer.rows()
     report.csv = writer.export_csv()
     report.seconds = round(time.monotonic() - t0, 1)
@@ -91,7 +93,8 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     return report
 
 
-def _run(tasks: list[dict], writer: Writer, jobs: int, scheduler: str | None, progress, report: BatchReport) -> None:
+def _run(tasks: list[dict], quality: list[dict] | None, writer: Writer, jobs: int, scheduler: str | None, progress,
+         report: BatchReport) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -102,8 +105,9 @@ def _run(tasks: list[dict], writer: Writer, jobs: int, scheduler: str | None, pr
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
     try:
-        futures = {client.submit(grade_submission, t, key=f"grade-{t['assignment']}-{t['student']}-{t['digest'][:12]}",
-                                 pure=False, retries=0): t for t in tasks}
+        shared = client.scatter([quality], broadcast=True)[0] if quality else None   # hidden data: sent once
+        futures = {client.submit(grade_submission, t, shared, pure=False, retries=0,
+                                 key=f"grade-{t['assignment']}-{t['student']}-{t['digest'][:12]}"): t for t in tasks}
         for k, fut in enumerate(as_completed(futures), 1):
             t = futures[fut]
             try:

@@ -21,10 +21,9 @@ def feedback_html(row: dict, hidden: list[str]) -> str:
             result = "passed" if score >= points else escape(row["messages"].get(gid, "failed"))
         lines.append(f"<tr><td>{escape(gid)}</td><td>{score:g} / {points:g}</td><td>{result}</td></tr>")
     lines.append("</table>")
-    q = row.get("quality")
-    if q:
-        lines.append(f"<p>Model quality: {escape(str(q.get('metric')))} = {q.get('value')!s} on held-out data "
-                     f"({escape(q.get('note', ''))})</p>")
+    for q in row.get("quality") or []:
+        lines.append(f"<p>Model quality of {escape(str(q.get('model')))}: {escape(str(q.get('metric')))} = "
+                     f"{q.get('value')!s} on held-out data ({escape(q.get('note', ''))})</p>")
     for title, items in (("What happened", row["issues"]), ("Reported to the instructor", row["findings"])):
         if items:
             lines.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{escape(i['detail'])}</li>" for i in items)

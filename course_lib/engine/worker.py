@@ -1,6 +1,6 @@
 """Grade one submission in its own confined process tree (runs inside a Dask worker).
 
-``grade_submission(task)`` gets everything as bytes (the assignment's template course, the submission's
+``grade_submission(task, quality)`` gets everything as bytes (the assignment's template course, the submission's
 files, hidden data for the model evaluator), so workers need no shared file system; it never raises:
 whatever goes wrong becomes a status of the returned row.
 """
@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..paths import cache_dir
 from .sandbox import Limits, network_isolation, run_confined
 from .tamper import scan
 
@@ -72,8 +73,12 @@ def _read_scores(course: Path, assignment: str, student: str) -> dict[str, list]
     return tests
 
 
-def grade_submission(task: dict) -> dict:
-    """Autograde ``task["student"]``'s submission of ``task["assignment"]``; returns its result row."""
+def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
+    """Autograde ``task["student"]``'s submission of ``task["assignment"]``; returns its result row.
+
+    ``quality``: the model-quality entries with their hidden data (:func:`.quality.attach_hidden`).
+    """
+    task = {**task, "quality": quality}
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
@@ -142,7 +147,9 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "IPYTHONDIR": str(course / ".ipython"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_CONFIG_DIR": str(home / "config"), "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-        "COURSE_OFFLINE": "1", "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "COURSE_OFFLINE": "1", "COURSE_GRADE_ENGINE": "1",   # grading.model_quality: the engine scores it
+        "COURSE_CACHE": str(cache_dir()), "COURSE_WITHHELD": json.dumps(task.get("withheld", [])),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         "COURSE_GUARD_DENY": json.dumps([str(root), *task["deny"]] +      # the worker holds hidden data
                                          [f"/proc/{os.getpid()}/{f}" for f in ("mem", "environ", "fd", "maps")]),
         "COURSE_GUARD_ALLOW": json.dumps([str(graded_dir), str(home), str(course / ".ipython")]),
