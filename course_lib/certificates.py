@@ -115,7 +115,8 @@ class CandidateStatus:
 
     student_id: str
     name: str
-    submitted: dt.datetime | None
+    graded: bool                               # the gradebook holds a graded submission of the exam
+    submitted: dt.datetime | None = None       # its submission time (None when nbgrader recorded none)
     tasks: list[TaskScore] = field(default_factory=list)
     total_min: int = 0
 
@@ -129,11 +130,11 @@ class CandidateStatus:
 
     @property
     def passed(self) -> bool:
-        return self.submitted is not None and not self.left()
+        return self.graded and not self.left()
 
     def left(self) -> list[str]:
         """What is left to pass, one line each (empty when passed)."""
-        if self.submitted is None:
+        if not self.graded:
             return ["no graded submission of the exam yet"]
         out = [f"{t.title}: {t.score:g}/{t.max:g}, needs {t.min} (short by {t.left:g})" for t in self.tasks if t.left]
         if self.total < self.total_min:
@@ -170,11 +171,11 @@ def candidate_status(student: str, gradebook: str | Path, rules: ExamRules | Non
         try:
             sub = gb.find_submission(rules.exam, student)
             got = {nb.name: float(sum(g.score or 0 for g in nb.grades)) for nb in sub.notebooks}
-            when = sub.timestamp
+            graded, when = True, sub.timestamp
         except MissingEntry:
-            got, when = {}, None
+            got, graded, when = {}, False, None
     tasks = [TaskScore(t.id, t.title, got.get(t.id, 0.0), maxima[t.id], t.min) for t in rules.tasks]
-    return CandidateStatus(student, name, when, tasks, rules.total_min)
+    return CandidateStatus(student, name, graded, when, tasks, rules.total_min)
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -305,13 +306,15 @@ def issue(student: str, gradebook: str | Path, private_key_path: str | Path, rul
     """A signed certificate (passed or not) for ``student``'s graded exam."""
     rules = rules or load_rules()
     st = candidate_status(student, gradebook, rules)
-    if st.submitted is None:
+    if not st.graded:
         raise CertificateError(f"{student} has no graded submission of {rules.exam}: grade it first "
                                f"(`course grade {rules.exam}`).")
     payload = {
         "format": FORMAT, "student_id": st.student_id, "name": st.name,
         "exam": rules.exam, "exam_title": rules.title, "exam_version": rules.version,
-        "exam_date": st.submitted.date().isoformat(), "issued": (issued or dt.date.today()).isoformat(),
+        # nbgrader records the submission time when it collects (timestamp.txt); without one, the issue date
+        "exam_date": (st.submitted.date() if st.submitted else issued or dt.date.today()).isoformat(),
+        "issued": (issued or dt.date.today()).isoformat(),
         "tasks": [{"id": t.id, "title": t.title, "score": t.score, "max": t.max, "min": t.min} for t in st.tasks],
         "total": st.total, "total_max": st.total_max, "total_min": rules.total_min, "passed": st.passed,
     }

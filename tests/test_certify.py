@@ -218,3 +218,28 @@ def test_certificates_from_the_engine_gradebook(graded_samples, tmp_path):
     assert verify_any(str(paths["html"]), pub)["passed"] is False and "NOT PASSED" in paths["html"].read_text()
     left = C.candidate_status("weak", course / "gradebook.db", rules).left()
     assert any("Transfer learning" in line for line in left), left
+
+
+def test_rules_tasks_notebooks_and_grader_agree():
+    """exam_rules.yaml's tasks are the exam's notebooks; each has five one-point hidden cells whose announced
+    thresholds are the ones assignments/grading.yaml grades with."""
+    import re
+
+    from course_lib.engine.quality import load_spec
+
+    rules = C.load_rules(RULES)
+    folder = RULES.parent
+    assert sorted(t.id for t in rules.tasks) == sorted(p.stem for p in folder.glob("*.ipynb"))
+    spec = {g: (e["metric"], float(v), e["model"][0]) for e in load_spec("cert_exam", ROOT / "assignments" /
+                                                                          "grading.yaml")
+            for g, v in e["thresholds"].items()}
+    for t in rules.tasks:
+        cells = [c for c in json.loads((folder / f"{t.id}.ipynb").read_text())["cells"]
+                 if c["metadata"].get("nbgrader", {}).get("grade")]
+        assert [c["metadata"]["nbgrader"]["points"] for c in cells] == [1] * 5
+        for c in cells:
+            gid, src = c["metadata"]["nbgrader"]["grade_id"], "".join(c["source"])
+            metric, need, model = spec[gid]
+            said = re.search(r"1 point at .* (?:≥|≤) ([0-9.]+)\)", src)
+            assert said and float(said.group(1)) == need, f"{gid} announces {said and said.group(0)}, grader {need}"
+            assert f'model_quality("{model}")' in src
