@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     env = dict(os.environ, COURSE_BUILD=str(build), COURSE_OFFLINE="1")
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "run", "--jobs", "1"],
-                          cwd=repo_root(), env=env, capture_output=True, text=True, timeout=2400)
+                          cwd=repo_root(), env=env, capture_output=True, text=True, timeout=3600)
     print(proc.stdout[-6000:], proc.stderr[-3000:])
     return proc, build, time.monotonic() - t0
 
