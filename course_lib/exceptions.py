@@ -11,6 +11,8 @@
      │    └── EdgeTPUCompileError   edgetpu_compiler failed, timed out or wrote no model
      ├── NotebookError              a notebook failed, hung or could not be read
      ├── GradingError               nbgrader chain or expected scores went wrong
+     ├── CertificateError           exam rules, keys or gradebook entries for a certificate are missing or wrong
+     │    └── VerificationFailed    a certificate failed a check (says which)
      └── EnvironmentProblem         a missing package, system library or CLI
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ __all__ = [
     "EdgeTPUCompileError",
     "NotebookError",
     "GradingError",
+    "CertificateError",
+    "VerificationFailed",
     "EnvironmentProblem",
 ]
 
@@ -90,3 +94,15 @@ class GradingError(CourseError):
 
 class EnvironmentProblem(CourseError):
     pass
+
+
+class CertificateError(CourseError):
+    """A certificate cannot be issued or read (rules, keys, gradebook)."""
+
+
+class VerificationFailed(CertificateError):
+    """A certificate failed verification; ``check`` names the check that failed."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(f"check '{check}' failed: {message}")
+        self.check = check

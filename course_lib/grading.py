@@ -223,6 +223,9 @@ def model_quality(saved: str | Path) -> None:
     """
     if not Path(saved).exists():
         raise AssertionError(f"{saved} was not saved: 0 points for model quality.")
+    if os.environ.get("COURSE_GRADE_ENGINE") != "1" and os.environ.get("COURSE_PROFILE"):
+        print(f"{saved} saved (`course notebooks` runs the instructor's source: nothing is graded here).")
+        return
     if os.environ.get("COURSE_GRADE_ENGINE") != "1":
         raise AssertionError(f"{saved} is graded by `course grade`, whose evaluator measures it on held-out data "
                              "outside this notebook; plain `nbgrader autograde` gives no points for model quality.")

@@ -5,7 +5,7 @@
     # data before notebooks: fetching and building the registered resources (stand-ins, kit-built
     # models) once, up front, keeps that time out of each notebook's time limit.
     # notebooks before grading: the solution notebooks must run before their samples are graded.
-    # grade = nbgrader generate_assignment (the release) + autograde of the bundled samples + export.
+    # grade = nbgrader generate_assignment (the release) + `course grade` of the bundled samples + export.
     # report last: it reads what the other steps left in the run state.
 """
 from __future__ import annotations
@@ -63,9 +63,10 @@ def step_notebooks(s: RunState, say: Callable[[str], None]) -> None:
 
 
 def step_grade(s: RunState, say: Callable[[str], None]) -> None:
-    # each assignment is graded in its own nbgrader course copy, so they can run side by side
-    with ThreadPoolExecutor(max_workers=max(1, s.jobs)) as pool:
-        futures = {a: pool.submit(grading.check_samples, a, None, lambda m: say("  " + m))
+    # one assignment at a time, its samples in parallel on the grading engine's local Dask cluster
+    # (at least 2 workers: a submission spends much of its time starting kernels and nbgrader, not in TF)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {a: pool.submit(grading.check_samples, a, None, lambda m: say("  " + m), max(2, s.jobs))
                    for a in grading.assignments()}
         for a, fut in futures.items():
             try:

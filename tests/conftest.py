@@ -1,7 +1,11 @@
 """Shared fixtures: real resources from the user's cache, throw-away caches, tiny notebooks."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,3 +39,17 @@ def course_copy(tmp_path, monkeypatch) -> Path:
     registry._load.cache_clear()
     yield root
     registry._load.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def course_run(tmp_path_factory):
+    """`course run` (smoke profile, offline) once per session: (process, build folder, seconds).
+
+    tests/test_main_run.py checks it; tests/test_certify.py issues certificates from its exam gradebook."""
+    build = tmp_path_factory.mktemp("build")
+    env = dict(os.environ, COURSE_BUILD=str(build), COURSE_OFFLINE="1")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "run", "--jobs", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    print(proc.stdout[-6000:], proc.stderr[-3000:])
+    return proc, build, time.monotonic() - t0

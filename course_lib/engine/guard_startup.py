@@ -6,7 +6,9 @@
 #    the instructor's course, hidden data), except the submission's own folder and HOME. Each refusal
 #    is appended to the engine's log through a descriptor opened here, and raises PermissionError.
 #    Native code that makes system calls itself is not seen by audit hooks (see course_lib.engine docs).
-# 2. Test-function guard: before every cell, functions of numpy.testing, tensorflow.debugging and
+# 2. os._exit() called from a cell raises SystemExit instead, like sys.exit(): the kernel survives, so the
+#    tests before and after that cell still earn their points (a kill or a crash still ends the kernel).
+# 3. Test-function guard: before every cell, functions of numpy.testing, tensorflow.debugging and
 #    tf.test and the builtins that were replaced by code defined in the notebook are put back, module
 #    names (np, tf) rebound to something else are restored, and each repair is logged.
 def _course_guard() -> None:
@@ -48,14 +50,24 @@ def _course_guard() -> None:
 
     sys.addaudithook(hook)
 
+    def from_cell(name: str) -> bool:
+        # cells compile to $TMPDIR/ipykernel_<pid>/<hash>.py; numpy's dispatchers say "<__array_function__ ...>"
+        return "ipykernel_" in name or name.startswith(("<ipython-input", "<string>", "<stdin>"))
+
     def library(f) -> bool:
         code = getattr(f, "__code__", None)
         if code is None:                      # builtins, ufuncs, C functions: not written in a cell
             return True
-        name = code.co_filename
-        # cells compile to $TMPDIR/ipykernel_<pid>/<hash>.py; numpy's dispatchers say "<__array_function__ ...>"
-        return not ("ipykernel_" in name or name.startswith(("<ipython-input", "<string>", "<stdin>")))
+        return not from_cell(code.co_filename)
 
+    real_exit = os._exit
+
+    def cell_exit(status: int = 0) -> None:
+        if not from_cell(sys._getframe(1).f_code.co_filename):
+            real_exit(status)                  # the kernel's own shutdown
+        raise SystemExit(status)
+
+    os._exit = cell_exit
     originals: dict = {}
     skip = {"exit", "quit", "get_ipython", "display", "__IPYTHON__", "_", "__", "___", "input", "raw_input",
             "getpass", "help"}                # ipykernel swaps input/getpass around each execution

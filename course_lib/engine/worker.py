@@ -45,7 +45,8 @@ def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
         for o in errors:
             ename, evalue = o.get("ename", ""), o.get("evalue", "")
             if ename == "SystemExit":
-                issues.append({"kind": "exited", "detail": f"cell {k} called sys.exit({evalue})"})
+                issues.append({"kind": "exited", "detail": f"cell {k} called sys.exit({evalue}) or os._exit(); "
+                                                           "the cells after it still ran"})
             else:
                 issue = classify_error(ename, evalue, k)
                 if issue is not None:
