@@ -531,7 +531,21 @@ def _image_folder_accuracy(model_dir: str, resource: str, folder: str, validatio
     return {"value": right / max(n, 1), "n": n}
 
 
-EVALUATORS = {"image_folder_accuracy": _image_folder_accuracy}
+def _tiles_ap50(model_path: str, resource: str, folder: str, start: int = 0, every: int = 1) -> dict:
+    """AP50 of a TFLite detector (Model Maker's export) on every ``every``-th 320-px VOC tile of a registered
+    folder, from ``start``: the grader's own measurement (:func:`course_lib.detection_metrics.tflite_ap`) on public tiles."""
+    from . import detection_data as dd, registry
+    from .detection_metrics import pack, tflite_ap
+
+    root = registry.fetch(resource)
+    label_map = dd.read_label_map(root / "labels.txt")
+    tiles = dd.load_voc(root / folder / "images", root / folder / "annotations", label_map)
+    square = [e for e in tiles.examples if (e.width, e.height) == (320, 320)]    # the tiles, not whole images
+    r = tflite_ap(model_path, pack(square[start::every], label_map))
+    return {"value": r["AP50"], "n": r["n"]}
+
+
+EVALUATORS = {"image_folder_accuracy": _image_folder_accuracy, "tiles_ap50": _tiles_ap50}
 
 
 def _measure_quality(spec: dict, workdir: Path, course: Path) -> QualityResult:
@@ -555,7 +569,7 @@ def _measure_quality(spec: dict, workdir: Path, course: Path) -> QualityResult:
                   (f": {issue.advice}" if issue else ". Does your notebook save the model the assignment asks for?"))
         return q
     q.value = float(out["value"])
-    q.note = (f"measured on {out['n']} validation images of the public training data; the grader measures on "
+    q.note = (f"measured on {out['n']} images of the public training data ({spec['split']}); the grader measures on "
               "held-out images, which are usually harder, so aim above the thresholds with a margin.")
     return q
 

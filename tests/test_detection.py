@@ -11,6 +11,7 @@ from PIL import Image
 
 from course_lib import detection_data as dd
 from course_lib.annotations import AnnotationError, Box
+from course_lib.exceptions import ModelError
 from course_lib.tiling import clip_boxes, tile_example, tile_positions
 
 LM = {1: "tree", 2: "snag"}
@@ -195,3 +196,53 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     dets = detection.detect_tflite(tmp_path / "export" / "model_float32.tflite", [test.examples[0].image], 0.0)
     # boxes of a 1-epoch model may reach past the tile; they must still be boxes with scores
     assert 0 < len(dets[0]) <= 100 and all(d.xmin < d.xmax and d.ymin < d.ymax and 0 <= d.score <= 1 for d in dets[0])
+    # the grader's metric (no Model Maker, tf.lite.Interpreter + pycocotools) agrees with evaluate_tflite
+    from course_lib import detection_metrics as dm
+
+    from course_lib.engine.metrics import get_metric
+
+    got = get_metric("ap50").fn(tmp_path / "export" / "model_float32.tflite", dm.heldout_tiles(2))
+    assert got["n"] == 2 and got["format"].startswith("TFLite detector")
+    assert got["value"] == pytest.approx(table.AP50[0], abs=0.005)
+    with pytest.raises(ModelError, match="TFLite detectors"):
+        dm.ap50(tmp_path / "export", dm.heldout_tiles(1))
+
+
+# ------------------------------------------------------------------ the grader's AP50 (course_lib.detection_metrics)
+def test_heldout_tiles_round_trip_through_the_engines_npz_without_pickle(tmp_path, monkeypatch):
+    from course_lib import detection_metrics as dm, registry
+    from course_lib.engine import hidden_data
+    from course_lib.engine.metrics import get_metric
+
+    monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "build"))
+    spec = {"builder": "neon_treecrown_heldout", "args": {"n": 3}}
+    assert hidden_data.withholds(spec) == ["neon-treecrown-tiles/test"]      # denied to submissions
+    assert get_metric("ap50").higher_is_better
+    npz = hidden_data.resolve(spec, tmp_path)
+    assert npz.parent == tmp_path / "build" / "hidden" and hidden_data.resolve(spec, tmp_path) == npz   # cached
+    data = dm.heldout_tiles(3)
+    back = dict(np.load(npz, allow_pickle=False))
+    assert {k: (v.dtype, v.shape) for k, v in back.items()} == {k: (v.dtype, v.shape) for k, v in data.items()}
+    assert back["images"].shape == (3, 320, 320, 3) and back["images"].dtype == np.uint8
+    tiles = registry.fetch("neon-treecrown-tiles")
+    test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", {1: "tree"})
+    for (boxes, labels), e in zip(dm.boxes_of(back), test.examples[:3]):
+        assert np.allclose(boxes, [(b.xmin, b.ymin, b.xmax, b.ymax) for b in e.boxes]) and set(labels) <= {1}
+    assert np.array_equal(back["images"][0], np.asarray(Image.open(test.examples[0].image).convert("RGB")))
+    back["offsets"] = back["offsets"][::-1].copy()
+    with pytest.raises(ValueError, match="do not split"):
+        dm.boxes_of(back)
+
+
+def test_coco_ap_counts_hits_misses_and_false_positives():
+    from course_lib.detection_metrics import coco_ap
+
+    truth = [(np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32), np.array([1, 1])),
+             (np.array([[5, 5, 15, 15]], np.float32), np.array([1]))]
+    perfect = [(b, np.linspace(0.9, 0.8, len(b)), l) for b, l in truth]
+    assert coco_ap(truth, perfect) == {"AP": pytest.approx(1.0), "AP50": pytest.approx(1.0)}
+    # the second image's box found, the first image's two missed: recall 1/3
+    one = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)), perfect[1]]
+    assert coco_ap(truth, one)["AP50"] == pytest.approx(1 / 3, abs=0.01)
+    shifted = [(b + 6, s, l) for b, s, l in perfect]           # IoU 16/184 .. 0.3 < 0.5 everywhere
+    assert coco_ap(truth, shifted)["AP50"] == 0.0

@@ -27,7 +27,7 @@ __all__ = ["BUILDERS", "PLUGINS", "hidden_data", "hidden_dir", "resolve", "withh
 
 BUILDERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {}
 WITHHOLDS: dict[str, Callable[..., list[str]]] = {}
-PLUGINS: list[str] = ["course_lib.exam_quality"]   # modules that register more builders (the exam's)
+PLUGINS: list[str] = ["course_lib.exam_quality", "course_lib.detection_metrics"]   # modules that register more builders
 
 
 def hidden_data(name: str, withholds: Callable[..., list[str]] | None = None):

@@ -35,7 +35,7 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
-PLUGINS: list[str] = ["course_lib.exam_quality"]   # modules that register more metrics, imported on first lookup
+PLUGINS: list[str] = ["course_lib.exam_quality", "course_lib.detection_metrics"]   # modules that register more metrics, imported on first lookup
 
 
 def metric(name: str, higher_is_better: bool = True, needs_data: bool = True):
