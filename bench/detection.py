@@ -2,11 +2,15 @@
 
     .venv/bin/python bench/detection.py [--epochs 60] [--batch-size 4] [--learning-rate 0.64]
                                         [--train-whole-model] [--variants int8 float16]
+                                        [--scale-jitter 0.8 1.25] [--models pretrained random]
+                                        [--rotations] [--hparam KEY=VALUE ...]
 
 Trains the offline default (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``) on the 94 training tiles,
-then prints AP / AP50 on the 16 held-out tiles for the Keras model and each exported TFLite variant,
-the file sizes, the training time and seconds per epoch. Keras prints one line per epoch with its
+then prints AP / AP50 on the 16 held-out tiles for the Keras model (Model Maker's soft-NMS evaluation,
+and again with the hard NMS the TFLite model uses) and each exported TFLite variant, the file sizes,
+the training time and seconds per epoch. ``--models`` adds the baseline: the same spec and recipe on
+the same module with random weights (what the ImageNet weights are worth). Keras prints one line per epoch with its
 time (the first includes tracing). Everything runs on the CPU; on a shared machine the times are
 inflated by whatever else runs.
 """
@@ -16,6 +20,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("COURSE_OFFLINE", "1")
@@ -30,6 +35,14 @@ def main() -> None:
     ap.add_argument("--train-whole-model", action="store_true")
     ap.add_argument("--variants", nargs="*", default=["int8"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale-jitter", type=float, nargs=2, default=[0.8, 1.25], metavar=("MIN", "MAX"),
+                    help="random rescaling of training tiles; Model Maker's default is 0.1 2.0")
+    ap.add_argument("--rotations", action="store_true",
+                    help="add each training tile turned by 90, 180 and 270 degrees (4x the tiles per epoch)")
+    ap.add_argument("--models", nargs="+", choices=["pretrained", "random"], default=["pretrained", "random"],
+                    help="backbone weights: the kit's ImageNet stand-in, and/or the same module with random weights")
+    ap.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                    help="an EfficientDet hparam to override (number values), e.g. jitter_min=0.8")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -47,23 +60,50 @@ def main() -> None:
         str(tiles / split / "images"), str(tiles / split / "annotations"), label_map,
         annotation_filenames=s.stems(), cache_dir=os.path.join(work, "cache"))
     train_data, test_data = load("train", train_set), load("test", test_set)
+    if args.rotations:      # + every training tile turned by 90, 180 and 270 degrees (Model Maker only mirrors)
+        from course_lib.tiling import rotated_copies
+
+        rot = Path(work) / "train-rotated"
+        dd.write_voc(train_set, rot)
+        copies = rotated_copies(train_set, rot)
+        train_data = object_detector.DataLoader.from_pascal_voc(
+            str(rot / "images"), str(rot / "annotations"), label_map, cache_dir=os.path.join(work, "cache"),
+            annotation_filenames=[e.stem for e in train_set.examples + copies.examples])
     print(f"train {len(train_data)} tiles / {train_set.n_boxes} boxes, held-out {len(test_data)} tiles / "
           f"{test_set.n_boxes} boxes", flush=True)
 
-    bb = detection.backbone(args.handle)
-    print(bb.description, flush=True)
-    spec = detection.make_spec(bb, epochs=args.epochs, batch_size=args.batch_size,
-                               learning_rate=args.learning_rate, model_dir=os.path.join(work, "ckpt"))
-    print(f"recipe: epochs {args.epochs}, batch {args.batch_size}, lr {args.learning_rate} "
-          f"(peak {args.learning_rate * args.batch_size / 64:g} per step), "
-          f"{'whole model' if args.train_whole_model else 'backbone frozen'}", flush=True)
-    model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
-    t = time.time()
-    table = detection.export_variants(model, test_data, os.path.join(work, "export"), args.variants)
-    print(table.to_string(index=False))
-    print(f"training {model.train_seconds:.0f} s ({model.train_seconds / args.epochs:.1f} s/epoch incl. the "
-          f"first), evaluation + export {time.time() - t:.0f} s", flush=True)
+    extra = {k: float(v) for k, v in (h.split("=", 1) for h in args.hparam)}
+    summary = []
+    for which in args.models:
+        bb = detection.backbone(args.handle)
+        if which == "random":     # the same module with MobileNetV2's random initial weights
+            from course_lib.standins import efficientdet_mobilenetv2_features
 
+            out = Path(work) / "random-module"
+            out.mkdir()
+            efficientdet_mobilenetv2_features(out, {}, pretrained=False)
+            bb = detection.Backbone(str(out / "savedmodel"), bb.var_freeze_expr, (out / "README.txt").read_text())
+        print(f"\n== {which} backbone: {bb.description.strip()}", flush=True)
+        tf.keras.utils.set_random_seed(args.seed)
+        spec = detection.make_spec(bb, epochs=args.epochs, batch_size=args.batch_size,
+                                   learning_rate=args.learning_rate, model_dir=os.path.join(work, f"ckpt-{which}"),
+                                   scale_jitter=tuple(args.scale_jitter), **extra)
+        print(f"recipe: epochs {args.epochs}, batch {args.batch_size}, lr {args.learning_rate} "
+              f"(peak {args.learning_rate * args.batch_size / 64:g} per step), scale jitter {args.scale_jitter}, "
+              f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}",
+              flush=True)
+        model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
+        t = time.time()
+        table = detection.export_variants(model, test_data, os.path.join(work, f"export-{which}"), args.variants)
+        table.insert(0, "backbone", which)
+        summary.append(table)
+        print(table.to_string(index=False))
+        print(f"training {model.train_seconds:.0f} s ({model.train_seconds / args.epochs:.1f} s/epoch incl. the "
+              f"first), evaluation + export {time.time() - t:.0f} s", flush=True)
+    if len(summary) > 1:
+        import pandas as pd
+
+        print("\n" + pd.concat(summary).to_string(index=False))
 
 if __name__ == "__main__":
     main()

