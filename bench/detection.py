@@ -3,10 +3,11 @@
     .venv/bin/python bench/detection.py [--epochs 60] [--batch-size 4] [--learning-rate 0.64]
                                         [--train-whole-model] [--variants int8 float16]
                                         [--scale-jitter 0.8 1.25] [--models pretrained random]
-                                        [--rotations] [--hparam KEY=VALUE ...]
+                                        [--no-rotations] [--hparam KEY=VALUE ...]
 
-Trains the offline default (the kit's ImageNet MobileNetV2 stand-in behind
-``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``) on the 94 training tiles,
+Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
+``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the
+94 training tiles and their copies turned by 90/180/270 degrees,
 then prints AP / AP50 on the 16 held-out tiles for the Keras model (Model Maker's soft-NMS evaluation,
 and again with the hard NMS the TFLite model uses) and each exported TFLite variant, the file sizes,
 the training time and seconds per epoch. ``--models`` adds the baseline: the same spec and recipe on
@@ -37,8 +38,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale-jitter", type=float, nargs=2, default=[0.8, 1.25], metavar=("MIN", "MAX"),
                     help="random rescaling of training tiles; Model Maker's default is 0.1 2.0")
-    ap.add_argument("--rotations", action="store_true",
-                    help="add each training tile turned by 90, 180 and 270 degrees (4x the tiles per epoch)")
+    ap.add_argument("--random-epochs", type=int, default=None,
+                    help="epochs for the random-weight baseline (default: --epochs)")
+    ap.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=True,
+                    help="add each training tile turned by 90, 180 and 270 degrees (4x the tiles per epoch), "
+                         "as notebook 02 does")
     ap.add_argument("--models", nargs="+", choices=["pretrained", "random"], default=["pretrained", "random"],
                     help="backbone weights: the kit's ImageNet stand-in, and/or the same module with random weights")
     ap.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
@@ -69,7 +73,8 @@ def main() -> None:
         train_data = object_detector.DataLoader.from_pascal_voc(
             str(rot / "images"), str(rot / "annotations"), label_map, cache_dir=os.path.join(work, "cache"),
             annotation_filenames=[e.stem for e in train_set.examples + copies.examples])
-    print(f"train {len(train_data)} tiles / {train_set.n_boxes} boxes, held-out {len(test_data)} tiles / "
+    n_boxes = train_set.n_boxes * (4 if args.rotations else 1)
+    print(f"train {len(train_data)} tiles / {n_boxes} boxes, held-out {len(test_data)} tiles / "
           f"{test_set.n_boxes} boxes", flush=True)
 
     extra = {k: float(v) for k, v in (h.split("=", 1) for h in args.hparam)}
@@ -84,11 +89,12 @@ def main() -> None:
             efficientdet_mobilenetv2_features(out, {}, pretrained=False)
             bb = detection.Backbone(str(out / "savedmodel"), bb.var_freeze_expr, (out / "README.txt").read_text())
         print(f"\n== {which} backbone: {bb.description.strip()}", flush=True)
+        epochs = args.random_epochs if which == "random" and args.random_epochs else args.epochs
         tf.keras.utils.set_random_seed(args.seed)
-        spec = detection.make_spec(bb, epochs=args.epochs, batch_size=args.batch_size,
+        spec = detection.make_spec(bb, epochs=epochs, batch_size=args.batch_size,
                                    learning_rate=args.learning_rate, model_dir=os.path.join(work, f"ckpt-{which}"),
                                    scale_jitter=tuple(args.scale_jitter), **extra)
-        print(f"recipe: epochs {args.epochs}, batch {args.batch_size}, lr {args.learning_rate} "
+        print(f"recipe: epochs {epochs}, batch {args.batch_size}, lr {args.learning_rate} "
               f"(peak {args.learning_rate * args.batch_size / 64:g} per step), scale jitter {args.scale_jitter}, "
               f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}",
               flush=True)
@@ -98,7 +104,7 @@ def main() -> None:
         table.insert(0, "backbone", which)
         summary.append(table)
         print(table.to_string(index=False))
-        print(f"training {model.train_seconds:.0f} s ({model.train_seconds / args.epochs:.1f} s/epoch incl. the "
+        print(f"training {model.train_seconds:.0f} s ({model.train_seconds / epochs:.1f} s/epoch incl. the "
               f"first), evaluation + export {time.time() - t:.0f} s", flush=True)
     if len(summary) > 1:
         import pandas as pd
