@@ -100,15 +100,18 @@ def evaluate(model, data, batch_size: int | None = None, nms: str | None = None)
     """Keras COCO metrics (``model.evaluate``) as plain floats.
 
     ``nms``: None keeps the spec's NMS (Model Maker's default is Gaussian soft-NMS); ``"hard"`` uses hard NMS
-    at IoU 0.5, what the exported TFLite model's ``TFLite_Detection_PostProcess`` op does, so the Keras and
-    TFLite figures differ only by the conversion (and quantization).
+    at the spec's IoU threshold (0.5 unless ``nms_configs.iou_thresh`` is set), what the exported TFLite
+    model's ``TFLite_Detection_PostProcess`` op does, so the Keras and TFLite figures differ only by the
+    conversion (and quantization).
     """
     if nms not in (None, "hard", "gaussian"):
         raise ValueError(f"nms={nms!r}: use None (the spec's own), 'hard' (as the TFLite model) or 'gaussian'.")
     nms_configs = model.model_spec.config.nms_configs
     saved = nms_configs.as_dict()
     if nms is not None:
-        nms_configs.update({"method": nms, "iou_thresh": 0.5 if nms == "hard" else None})
+        # the TFLite export uses the spec's IoU threshold, 0.5 when unset (postprocess.tflite_nms_implements_signature)
+        hard = {"iou_thresh": saved["iou_thresh"] or 0.5} if nms == "hard" else {}
+        nms_configs.update({"method": nms, **hard})
     _say(f"evaluating the Keras model on {len(data)} images ({nms_configs['method']} NMS) ...")
     try:
         return {k: float(v) for k, v in model.evaluate(data, batch_size=batch_size).items()}

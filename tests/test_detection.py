@@ -234,6 +234,11 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     # Keras evaluation with the TFLite model's hard NMS, then the spec's own soft-NMS again
     hard = detection.evaluate(model, held_out, nms="hard")
     assert set(hard) >= {"AP", "AP50"} and model.model_spec.config.nms_configs.method == "gaussian"
+    model.model_spec.config.nms_configs.iou_thresh = 0.4     # a spec's own threshold is used, then kept
+    detection.evaluate(model, held_out, nms="hard")
+    assert model.model_spec.config.nms_configs.as_dict() == {**model.model_spec.config.nms_configs.as_dict(),
+                                                             "method": "gaussian", "iou_thresh": 0.4}
+    model.model_spec.config.nms_configs.iou_thresh = None
     with pytest.raises(ValueError, match="nms="):
         detection.evaluate(model, held_out, nms="soft")
     table = detection.export_variants(model, held_out, tmp_path / "export", ["float32"], keras=False)
