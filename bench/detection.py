@@ -4,6 +4,7 @@
                                         [--train-whole-model] [--variants int8 float16]
                                         [--scale-jitter 0.8 1.25] [--models pretrained random]
                                         [--no-rotations] [--hparam KEY=VALUE ...]
+                                        [--nms-iou 0.5 | --val-rows 2152]
 
 Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the
@@ -14,6 +15,11 @@ the training time and seconds per epoch. ``--models`` adds the baseline: the sam
 the same module with random weights (what the ImageNet weights are worth). Keras prints one line per epoch with its
 time (the first includes tracing). Everything runs on the CPU; on a shared machine the times are
 inflated by whatever else runs.
+
+``--val-rows Y`` chooses the TFLite model's NMS IoU threshold on data the model never saw: the training tiles
+whose top edge is at y >= Y in the large YELL image become a validation set (the overlapping row above them
+is left out), the model trains on the rest, ``detection.sweep_nms_iou`` scores each threshold on the
+validation tiles, and the best is used for the held-out evaluation and the exports.
 """
 from __future__ import annotations
 
@@ -47,6 +53,9 @@ def main() -> None:
                     help="backbone weights: the kit's ImageNet stand-in, and/or the same module with random weights")
     ap.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
                     help="an EfficientDet hparam to override (number values), e.g. jitter_min=0.8")
+    ap.add_argument("--nms-iou", type=float, default=None, help="hard-NMS IoU of the TFLite export (default 0.5)")
+    ap.add_argument("--val-rows", type=int, default=None, metavar="Y",
+                    help="hold out the training tiles at y >= Y as validation and choose the NMS IoU on them")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -60,10 +69,20 @@ def main() -> None:
     label_map = dd.read_label_map(tiles / "labels.txt")
     train_set = dd.load_voc(tiles / "train" / "images", tiles / "train" / "annotations", label_map)
     test_set = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", label_map)
+    val_data = None
+    if args.val_rows is not None:
+        from course_lib.tiling import hold_out_rows
+
+        n_all = len(train_set)
+        train_set, val_set = hold_out_rows(train_set, args.val_rows)
+        print(f"validation: {len(val_set)} tiles / {val_set.n_boxes} boxes at y >= {args.val_rows}; "
+              f"{n_all - len(train_set) - len(val_set)} overlapping tiles left out", flush=True)
     load = lambda split, s: object_detector.DataLoader.from_pascal_voc(  # noqa: E731
         str(tiles / split / "images"), str(tiles / split / "annotations"), label_map,
         annotation_filenames=s.stems(), cache_dir=os.path.join(work, "cache"))
     train_data, test_data = load("train", train_set), load("test", test_set)
+    if args.val_rows is not None:
+        val_data = load("train", val_set)
     if args.rotations:      # + every training tile turned by 90, 180 and 270 degrees (Model Maker only mirrors)
         from course_lib.tiling import rotated_copies
 
@@ -93,13 +112,19 @@ def main() -> None:
         tf.keras.utils.set_random_seed(args.seed)
         spec = detection.make_spec(bb, epochs=epochs, batch_size=args.batch_size,
                                    learning_rate=args.learning_rate, model_dir=os.path.join(work, f"ckpt-{which}"),
-                                   scale_jitter=tuple(args.scale_jitter), **extra)
+                                   scale_jitter=tuple(args.scale_jitter), nms_iou=args.nms_iou, **extra)
         print(f"recipe: epochs {epochs}, batch {args.batch_size}, lr {args.learning_rate} "
               f"(peak {args.learning_rate * args.batch_size / 64:g} per step), scale jitter {args.scale_jitter}, "
               f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}",
               flush=True)
         model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
         t = time.time()
+        if val_data is not None:
+            sweep = detection.sweep_nms_iou(model, val_data)
+            best = sweep.loc[sweep["AP50"].idxmax()]
+            print(f"NMS IoU sweep on the {len(val_data)} validation tiles (hard NMS):\n"
+                  f"{sweep.round(4).to_string(index=False)}\nchosen: {best['iou']:g}", flush=True)
+            detection.set_nms_iou(model, float(best["iou"]))
         table = detection.export_variants(model, test_data, os.path.join(work, f"export-{which}"), args.variants)
         table.insert(0, "backbone", which)
         summary.append(table)

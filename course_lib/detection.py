@@ -54,7 +54,8 @@ def backbone(handle: str = STANDIN_HANDLE, offline: bool | None = None) -> Backb
 
 def make_spec(bb: Backbone, epochs: int = 50, batch_size: int = 8, model_dir: str | Path | None = None,
               max_detections: int = 100, max_instances: int = 100, learning_rate: float | None = None,
-              scale_jitter: tuple[float, float] = (0.8, 1.25), model_name: str = "efficientdet-lite0", **hparams):
+              scale_jitter: tuple[float, float] = (0.8, 1.25), model_name: str = "efficientdet-lite0",
+              nms_iou: float | None = None, **hparams):
     """``object_detector.EfficientDetSpec`` with the settings the tree tiles need.
 
     ``max_detections``: boxes the TFLite model keeps (Model Maker's default 25 is too few for tiles with
@@ -62,6 +63,8 @@ def make_spec(bb: Backbone, epochs: int = 50, batch_size: int = 8, model_dir: st
     ``scale_jitter``: the random rescaling range of training images (``jitter_min``/``jitter_max``). Model
     Maker's default, 0.1-2.0, shrinks a 320-px tile to as little as 32 px, where a 38-px crown is 4 px; on
     the tree tiles 0.8-1.25 raised held-out AP50 after 60 epochs from 0.21 to 0.35.
+    ``nms_iou``: the hard-NMS IoU threshold of the exported TFLite model (None: Model Maker's 0.5); choose it
+    with :func:`sweep_nms_iou` on tiles held out from training.
     """
     from tflite_model_maker import object_detector
 
@@ -69,6 +72,9 @@ def make_spec(bb: Backbone, epochs: int = 50, batch_size: int = 8, model_dir: st
           **hparams}
     if learning_rate is not None:
         hp.update(learning_rate=learning_rate, lr_warmup_init=learning_rate / 10)
+    if nms_iou is not None:
+        _check_iou(nms_iou)
+        hp["nms_configs"] = {"iou_thresh": nms_iou}
     kw = {} if bb.var_freeze_expr is None else {"var_freeze_expr": bb.var_freeze_expr}
     return object_detector.EfficientDetSpec(model_name=model_name, uri=bb.uri, hparams=hp, epochs=epochs,
                                             batch_size=batch_size, tflite_max_detections=max_detections,
@@ -117,6 +123,60 @@ def evaluate(model, data, batch_size: int | None = None, nms: str | None = None)
         return {k: float(v) for k, v in model.evaluate(data, batch_size=batch_size).items()}
     finally:
         nms_configs.update(saved)
+
+
+def _check_iou(iou: float) -> None:
+    if not 0.0 < iou < 1.0:
+        raise ValueError(f"NMS IoU threshold {iou!r}: use a value between 0 and 1 (Model Maker's default is 0.5).")
+
+
+def set_nms_iou(model, iou: float) -> None:
+    """Set the hard-NMS IoU threshold that ``evaluate(..., nms="hard")`` and the TFLite export use."""
+    _check_iou(iou)
+    model.model_spec.config.nms_configs.update({"iou_thresh": float(iou)})
+
+
+def sweep_nms_iou(model, data, thresholds: Sequence[float] = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)):
+    """AP and AP50 of the Keras model under hard NMS (as the TFLite model) at each IoU threshold, as a table.
+
+    Run it on tiles held out from training (``tiling.hold_out_rows``), not on the test tiles, then
+    :func:`set_nms_iou` the best before exporting. Crowns touch, so a threshold below 0.5 can keep more
+    duplicates out without suppressing a neighbour. The spec's own threshold is restored afterwards.
+    """
+    import pandas as pd
+
+    for t in thresholds:
+        _check_iou(t)
+    nms_configs = model.model_spec.config.nms_configs
+    saved = nms_configs.as_dict()
+    rows = []
+    try:
+        for t in thresholds:
+            nms_configs.update({"iou_thresh": float(t)})
+            m = evaluate(model, data, nms="hard")
+            rows.append({"iou": float(t), "AP": m["AP"], "AP50": m["AP50"]})
+    finally:
+        nms_configs.update(saved)
+    return pd.DataFrame(rows)
+
+
+def tflite_nms_options(tflite_path: str | Path) -> dict:
+    """The settings of the ``TFLite_Detection_PostProcess`` op in an exported detector (``nms_iou_threshold``,
+    ``max_detections``, ``nms_score_threshold``, ...), read from the file itself."""
+    from flatbuffers import flexbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    path = Path(tflite_path)
+    buf = path.read_bytes()
+    if buf[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 file identifier); pass the exported .tflite file.")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+    for sg in model.subgraphs or []:
+        for op in sg.operators or []:
+            code = model.operatorCodes[op.opcodeIndex].customCode
+            if code == b"TFLite_Detection_PostProcess":
+                return dict(flexbuffers.Loads(bytes(op.customOptions)))
+    raise ModelError(f"{path}: no TFLite_Detection_PostProcess op; is this a Model Maker detector?")
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ mirroring, all 8 orientations are covered).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -20,7 +21,8 @@ from typing import Sequence
 from .annotations import Box
 from .detection_data import DetectionData, Example, write_voc_xml
 
-__all__ = ["tile_positions", "clip_boxes", "tile_example", "rotate_box", "rotated_copies"]
+__all__ = ["tile_positions", "clip_boxes", "tile_example", "rotate_box", "rotated_copies", "tile_origin",
+           "hold_out_rows"]
 
 
 def tile_positions(length: int, tile: int, stride: int) -> list[int]:
@@ -121,3 +123,35 @@ def rotated_copies(data: DetectionData, out_dir: str | Path, quarter_turns: Sequ
             write_voc_xml(xml, jpg.name, w, h, boxes)
             written.append(Example(jpg, w, h, boxes, xml))
     return DetectionData(written, dict(data.label_map))
+
+
+_ORIGIN = re.compile(r"^(?P<image>.+)_x(?P<x>\d+)_y(?P<y>\d+)$")
+
+
+def tile_origin(stem: str) -> tuple[str, int, int] | None:
+    """``(image, x0, y0)`` of a tile named as ``tile_example`` names them (``<image>_x<x0>_y<y0>``), else None."""
+    m = _ORIGIN.match(stem)
+    return (m["image"], int(m["x"]), int(m["y"])) if m else None
+
+
+def hold_out_rows(data: DetectionData, y_min: int, image: str | None = None) -> tuple[DetectionData, DetectionData]:
+    """Split tiles by position into ``(train, validation)`` with no pixel in both.
+
+    Tiles of ``image`` (default: any tiled image) whose top edge is at ``y_min`` or below go to validation;
+    tiles that reach into that band from above (overlapping tiles, stride < tile) are left out of both; the
+    rest, and images that were not tiled, stay in train. For choosing settings on data the model never saw.
+    """
+    train, val, dropped = [], [], 0
+    for e in data.examples:
+        origin = tile_origin(e.stem)
+        if origin is None or (image is not None and origin[0] != image):
+            train.append(e)
+        elif origin[2] >= y_min:
+            val.append(e)
+        elif origin[2] + e.height > y_min:
+            dropped += 1
+        else:
+            train.append(e)
+    if not val:
+        raise ValueError(f"no tile starts at y >= {y_min}; pick a smaller y_min (tile names: <image>_x<x0>_y<y0>).")
+    return DetectionData(train, data.label_map), DetectionData(val, data.label_map)

@@ -12,7 +12,8 @@ from PIL import Image
 from course_lib import detection_data as dd
 from course_lib.annotations import AnnotationError, Box
 from course_lib.exceptions import ModelError
-from course_lib.tiling import clip_boxes, rotate_box, rotated_copies, tile_example, tile_positions
+from course_lib.tiling import (clip_boxes, hold_out_rows, rotate_box, rotated_copies, tile_example, tile_origin,
+                               tile_positions)
 
 LM = {1: "tree", 2: "snag"}
 
@@ -171,6 +172,26 @@ def test_rotated_copies_turn_the_pixels_and_the_boxes_together(tmp_path):
         rotated_copies(data, tmp_path / "rot", (0, 1))
 
 
+def test_hold_out_rows_leaves_no_pixel_in_both_sets(tmp_path):
+    src = tmp_path / "src"
+    _voc(src, "big", [("tree", 10, 10, 40, 40), ("tree", 10, 320, 40, 360), ("tree", 10, 170, 40, 200)],
+         size=(200, 500))
+    _voc(src, "small", [("tree", 5, 5, 40, 40)], size=(200, 200))
+    data = dd.load_voc(src / "images", src / "annotations", LM)
+    tiles = tile_example(data.examples[0], 200, 150, tmp_path / "tiles", keep_empty=True)
+    assert [t.stem for t in tiles] == ["big_x0_y0", "big_x0_y150", "big_x0_y300"]
+    assert tile_origin("big_x0_y150") == ("big", 0, 150) and tile_origin("small") is None
+    both = dd.DetectionData(tiles + [data.examples[1]], LM)
+    train, val = hold_out_rows(both, 300)
+    # y 300..500 is validation; the tile at y 150 reaches y 350, so it is in neither set; untiled images train
+    assert [e.stem for e in val.examples] == ["big_x0_y300"] and val.n_boxes == 1
+    assert [e.stem for e in train.examples] == ["big_x0_y0", "small"]
+    with pytest.raises(ValueError, match="no tile starts at y >= 400"):
+        hold_out_rows(both, 400)
+    with pytest.raises(ValueError, match="no tile"):      # tiles of another image only
+        hold_out_rows(both, 300, image="other")
+
+
 # ------------------------------------------------------------------ real TF / Model Maker (slow part)
 @pytest.fixture(scope="module")
 def standin():
@@ -241,8 +262,26 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     model.model_spec.config.nms_configs.iou_thresh = None
     with pytest.raises(ValueError, match="nms="):
         detection.evaluate(model, held_out, nms="soft")
+    # the IoU sweep scores hard NMS per threshold (0.5 is the default's own figure) and restores the spec
+    sweep = detection.sweep_nms_iou(model, held_out, (0.35, 0.5))
+    assert list(sweep.iou) == [0.35, 0.5] and sweep.AP50[1] == pytest.approx(hard["AP50"])
+    assert model.model_spec.config.nms_configs.iou_thresh is None
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        detection.set_nms_iou(model, 1.5)
+    assert detection.make_spec(standin, nms_iou=0.45).config.nms_configs.iou_thresh == 0.45
+    detection.set_nms_iou(model, 0.45)       # the export writes the threshold into the TFLite NMS op
     table = detection.export_variants(model, held_out, tmp_path / "export", ["float32"], keras=False)
     assert list(table.model) == ["TFLite float32"] and table.KB[0] > 1000
+    nms = detection.tflite_nms_options(tmp_path / "export" / "model_float32.tflite")
+    assert nms["nms_iou_threshold"] == pytest.approx(0.45) and nms["max_detections"] == 100
+    import tensorflow as tf
+
+    (tmp_path / "dense.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(
+        tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])).convert())
+    with pytest.raises(ModelError, match="no TFLite_Detection_PostProcess"):
+        detection.tflite_nms_options(tmp_path / "dense.tflite")
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        detection.tflite_nms_options(tiles / "labels.txt")
     assert 0.0 <= table.AP50[0] <= 1.0
     dets = detection.detect_tflite(tmp_path / "export" / "model_float32.tflite", [test.examples[0].image], 0.0)
     # boxes of a 1-epoch model may reach past the tile; they must still be boxes with scores
