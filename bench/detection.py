@@ -4,7 +4,7 @@
                                         [--train-whole-model] [--variants int8 float16]
                                         [--scale-jitter 0.8 1.25] [--models pretrained random]
                                         [--no-rotations] [--hparam KEY=VALUE ...]
-                                        [--nms-iou 0.5 | --val-rows 2152]
+                                        [--nms-iou 0.5 | --val-rows 1920] [--activation relu6]
 
 Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the

@@ -140,8 +140,8 @@ def sweep_nms_iou(model, data, thresholds: Sequence[float] = (0.3, 0.35, 0.4, 0.
     """AP and AP50 of the Keras model under hard NMS (as the TFLite model) at each IoU threshold, as a table.
 
     Run it on tiles held out from training (``tiling.hold_out_rows``), not on the test tiles, then
-    :func:`set_nms_iou` the best before exporting. Crowns touch, so a threshold below 0.5 can keep more
-    duplicates out without suppressing a neighbour. The spec's own threshold is restored afterwards.
+    :func:`set_nms_iou` the best before exporting. Crowns touch, so the best threshold depends on how much
+    neighbouring crowns' boxes overlap. The spec's own threshold is restored afterwards.
     """
     import pandas as pd
 

@@ -141,16 +141,14 @@ def hold_out_rows(data: DetectionData, y_min: int, image: str | None = None) -> 
     tiles that reach into that band from above (overlapping tiles, stride < tile) are left out of both; the
     rest, and images that were not tiled, stay in train. For choosing settings on data the model never saw.
     """
-    train, val, dropped = [], [], 0
+    train, val = [], []
     for e in data.examples:
         origin = tile_origin(e.stem)
         if origin is None or (image is not None and origin[0] != image):
             train.append(e)
         elif origin[2] >= y_min:
             val.append(e)
-        elif origin[2] + e.height > y_min:
-            dropped += 1
-        else:
+        elif origin[2] + e.height <= y_min:      # tiles reaching into the band go to neither set
             train.append(e)
     if not val:
         raise ValueError(f"no tile starts at y >= {y_min}; pick a smaller y_min (tile names: <image>_x<x0>_y<y0>).")
