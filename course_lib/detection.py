@@ -64,14 +64,17 @@ def make_spec(bb: Backbone, epochs: int = 50, batch_size: int = 8, model_dir: st
     Maker's default, 0.1-2.0, shrinks a 320-px tile to as little as 32 px, where a 38-px crown is 4 px; on
     the tree tiles 0.8-1.25 raised held-out AP50 after 60 epochs from 0.21 to 0.35.
     ``nms_iou``: the hard-NMS IoU threshold of the exported TFLite model (None: Model Maker's 0.5); choose it
-    with :func:`sweep_nms_iou` on tiles held out from training.
+    with :func:`sweep_nms_iou` on tiles held out from training. Other ``hparams`` override the spec's, an
+    explicit ``lr_warmup_init`` included (default ``learning_rate / 10``; Model Maker's Keras trainer scales
+    ``learning_rate`` by ``batch_size / 64`` but not ``lr_warmup_init``).
     """
     from tflite_model_maker import object_detector
 
     hp = {"max_instances_per_image": max_instances, "jitter_min": scale_jitter[0], "jitter_max": scale_jitter[1],
           **hparams}
     if learning_rate is not None:
-        hp.update(learning_rate=learning_rate, lr_warmup_init=learning_rate / 10)
+        hp["learning_rate"] = learning_rate
+        hp.setdefault("lr_warmup_init", learning_rate / 10)
     if nms_iou is not None:
         _check_iou(nms_iou)
         hp["nms_configs"] = {"iou_thresh": nms_iou}

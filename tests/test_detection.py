@@ -275,6 +275,9 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     with pytest.raises(ValueError, match="between 0 and 1"):
         detection.set_nms_iou(model, 1.5)
     assert detection.make_spec(standin, nms_iou=0.45).config.nms_configs.iou_thresh == 0.45
+    warm = detection.make_spec(standin, learning_rate=1.28, lr_warmup_init=0.008).config   # explicit hparam wins
+    assert (warm.learning_rate, warm.lr_warmup_init) == (1.28, 0.008)
+    assert detection.make_spec(standin, learning_rate=1.28).config.lr_warmup_init == pytest.approx(0.128)
     detection.set_nms_iou(model, 0.45)       # the export writes the threshold into the TFLite NMS op
     table = detection.export_variants(model, held_out, tmp_path / "export", ["float32"], keras=False)
     assert list(table.model) == ["TFLite float32"] and table.KB[0] > 1000
