@@ -14,9 +14,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 
-from course_lib import grading
-from course_lib.engine import Limits, grade_assignment
+from course_lib import grading, registry
+from course_lib.engine import Limits, grade_assignment, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "a0_warmup"
@@ -282,3 +283,22 @@ def test_metrics_resize_images_and_measure_regression(tmp_path):
     assert abs(res["value"] - 0.25) < 1e-6 and res["n"] == 20
     mae = get_metric("mae")
     assert mae.passes(0.25, 0.3, 0.0) and not mae.passes(0.35, 0.3, 0.01) and mae.passes(0.305, 0.3, 0.01)
+
+
+def test_resources_are_made_before_any_kernel_starts(temp_cache, course_copy, monkeypatch):
+    """Kernels are offline and cannot read hidden data: the engine fetches and builds the registry first, here
+    tree-patches (built from neon-treecrowns' wheel) and a URL-only Fashion-MNIST that cannot be had offline."""
+    manifest = course_copy / "datasets" / "manifest.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    res = {n: data["resources"][n] for n in ("neon-treecrowns", "tree-patches", "fashion-mnist")}
+    res["fashion-mnist"]["sources"] = [s for s in res["fashion-mnist"]["sources"] if s["type"] == "url"]
+    manifest.write_text(yaml.safe_dump({**data, "resources": res}))
+    registry._load.cache_clear()
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    said: list[str] = []
+    assert prepare_data(said.append) == ["fashion-mnist"]
+    assert registry.status("tree-patches") == registry.status("neon-treecrowns") == "cached"
+    assert any("tree-patches: ready for the kernels" in m for m in said)
+    assert any("fashion-mnist: not available" in m and "offline" in m for m in said), said
+    said.clear()
+    assert prepare_data(said.append) == ["fashion-mnist"] and not any("tree-patches" in m for m in said)

@@ -8,7 +8,7 @@ described in :mod:`course_lib.engine.sandbox`; the rows come back to this proces
 course's gradebook (:mod:`course_lib.engine.writer`), the per-student feedback (:mod:`.feedback`) and
 the CSV. Model quality is measured by a separate evaluator process (:mod:`.quality`).
 """
-from .batch import BatchReport, grade_assignment
+from .batch import BatchReport, grade_assignment, prepare_data
 from .sandbox import Limits, network_isolation
 
-__all__ = ["BatchReport", "grade_assignment", "Limits", "network_isolation"]
+__all__ = ["BatchReport", "grade_assignment", "prepare_data", "Limits", "network_isolation"]

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..exceptions import GradingError
+from ..exceptions import CourseError, GradingError
 from ..paths import repo_root
 from .course import check_gradebook, digest, make_template, read_files, submissions
 from .sandbox import Limits, network_isolation
 from .worker import grade_submission
 from .writer import Writer
 
-__all__ = ["BatchReport", "grade_assignment"]
+__all__ = ["BatchReport", "grade_assignment", "prepare_data"]
 
 
 @dataclass
@@ -84,6 +84,7 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
              f"isolation: {report.isolation}, memory {limits.memory_mb} MB, CPU {limits.cpu_seconds} s, "
              f"{limits.cell_timeout} s per cell, {limits.notebook_timeout} s per submission")
     if tasks:
+        prepare_data(progress)
         _run(tasks, quality or None, writer, jobs, scheduler, progress, report)
     report.rows = writer.rows()
     report.csv = writer.export_csv()
@@ -91,6 +92,29 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     progress(f"{assignment}: {len(report.graded)} graded, {len(report.skipped)} skipped in {report.seconds} s; "
              f"grades: {report.csv}")
     return report
+
+
+def prepare_data(progress=print) -> list[str]:
+    """Fetch or build here every registered resource that is not cached yet; return those it could not get.
+
+    A submission's kernel runs offline and cannot read the hidden data, so a resource built from it (a kit
+    model measured on a test split) cannot be built there: without this, a fresh cache turns every
+    submission that uses one into "tampered; model-missing".
+    """
+    from .. import registry
+
+    todo = [n for n in registry.names() if registry.status(n) != "cached"]
+    failed = []
+    for k, name in enumerate(todo, 1):
+        t0 = time.monotonic()
+        try:
+            registry.fetch(name)
+        except CourseError as e:
+            failed.append(name)
+            progress(f"  data [{k}/{len(todo)}] {name}: not available ({e}); submissions that use it will fail")
+            continue
+        progress(f"  data [{k}/{len(todo)}] {name}: ready for the kernels ({time.monotonic() - t0:.0f} s)")
+    return failed
 
 
 def _run(tasks: list[dict], quality: list[dict] | None, writer: Writer, jobs: int, scheduler: str | None, progress,
