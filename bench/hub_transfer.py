@@ -1,8 +1,9 @@
 """Lesson 1 benchmark: transfer learning on the tree-crown patches, offline, side by side.
 
     .venv/bin/python bench/hub_transfer.py [--epochs 6] [--fine-tune-epochs 16] [--unfreeze-top 100] [--colour 0.3]
+                                           [--data tree-patches-clean-train | tree-patches]
 
-Prints test accuracy (held-out tile) of:
+Prints test accuracy (held-out tile; both data sets share the same 558 test patches) of:
   ours, frozen      the registered ImageNet MobileNetV2 stand-in, frozen, + augmentation (flip, rotation,
                     zoom, contrast, brightness) + dense head
   ours, fine-tuned  the same after fine-tuning the top layers (BatchNorm kept in inference mode) with a
@@ -33,6 +34,8 @@ def main() -> None:
     ap.add_argument("--colour", type=float, default=0.3)
     ap.add_argument("--baseline-epochs", type=int, default=6)
     ap.add_argument("--model-maker-epochs", type=int, default=6)
+    ap.add_argument("--data", default="tree-patches-clean-train",
+                    help="registered data set (notebook 01's default; tree-patches has noisier training backgrounds)")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -44,8 +47,8 @@ def main() -> None:
     tf.keras.utils.set_random_seed(0)
     rows, times = [], {}
     layer, info = feature_extractor("mobilenet_v2_100_224/feature_vector")
-    data = load_image_folder("tree-patches", info.image_size, info.value_range)
-    print(info.describe(), "|", data.summary(), flush=True)
+    data = load_image_folder(args.data, info.image_size, info.value_range)
+    print(info.describe(), "|", args.data, "|", data.summary(), flush=True)
 
     t = time.time()
     augment = dict(rotation=0.25, zoom=0.15, contrast=args.colour, brightness=args.colour / 2,
@@ -89,7 +92,7 @@ def main() -> None:
     from tflite_model_maker import image_classifier
     from tflite_model_maker.image_classifier import DataLoader
 
-    folder = registry.fetch("tree-patches")
+    folder = registry.fetch(args.data)
     train_val = DataLoader.from_folder(str(folder / "train"))
     mm_train, mm_val = train_val.split(0.8)
     mm_test = DataLoader.from_folder(str(folder / "test"))

@@ -23,8 +23,9 @@ Metrics added here (tasks 1, 2, 3 use the engine's ``accuracy``, task 5 its ``ma
 The two ``*_checks`` metrics return 0-5, so a threshold k means "at least k checks pass"; each run prints
 every check with its result to the evaluator's log.
 
-Only ``tree-patches/test`` can be withheld from the candidate's kernel: the tabular, text and sunspots
-rows and Fashion-MNIST's test files sit in files the kernel reads to verify ``cert-exam-train``'s inputs
+Only ``tree-patches/test`` (and its byte copy ``tree-patches-clean-train/test``) can be withheld from the
+candidate's kernel: the tabular, text and sunspots rows and Fashion-MNIST's test files sit in files the
+kernel reads to verify ``cert-exam-train``'s inputs
 (the data are public, as in the original TensorFlow certificate: the exam grades the saved model).
 """
 from __future__ import annotations

@@ -130,3 +130,66 @@ def test_generator_output_is_rebuilt_when_its_parameters_change(temp_cache, cour
     from PIL import Image
 
     assert Image.open(next((folder / "test" / "tree").glob("*.jpg"))).size == (32, 32)
+
+
+def _painted_scene(folder, n: int = 14, side: int = 28, size: int = 360) -> None:
+    """A green 'forest floor' with ``n`` red square 'crowns', each annotated in a VOC file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((size, size, 3), np.uint8)
+    pixels[..., 1] = 160
+    objects = []
+    for _ in range(n):
+        x, y = (int(v) for v in rng.integers(0, size - side, 2))
+        pixels[y:y + side, x:x + side] = (230, 20, 20)
+        objects.append(f"<object><name>Tree</name><bndbox><xmin>{x}</xmin><ymin>{y}</ymin>"
+                       f"<xmax>{x + side}</xmax><ymax>{y + side}</ymax></bndbox></object>")
+    folder.mkdir()
+    Image.fromarray(pixels).save(folder / "scene.png")
+    (folder / "scene.xml").write_text(f"<annotation><filename>scene.png</filename><size><width>{size}</width>"
+                                      f"<height>{size}</height><depth>3</depth></size>{''.join(objects)}</annotation>")
+
+
+def _red_fraction(path) -> float:
+    from PIL import Image
+
+    a = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return float(((a[..., 0] > 150) & (a[..., 1] < 110)).mean())
+
+
+def test_clean_training_backgrounds_show_no_annotated_crown(tmp_path):
+    """tree-patches-clean-train's rule (max_cover=0): no background patch shows any of a box, where the
+    registered tree-patches' 20 % lets part of a crown in; tree patches are crowns either way."""
+    from course_lib.generators import tree_patches
+
+    _painted_scene(tmp_path / "scene")
+    red = {}
+    for cover in (0.0, 0.2):
+        out = tmp_path / f"cover-{cover}"
+        tree_patches(out, {"neon-treecrowns": tmp_path / "scene"}, patch_size=32, max_cover=cover)
+        backgrounds = sorted((out / "train" / "background").glob("*.jpg"))
+        assert len(backgrounds) == len(list((out / "train" / "tree").glob("*.jpg"))) == 14
+        assert min(_red_fraction(p) for p in (out / "train" / "tree").glob("*.jpg")) > 0.4
+        red[cover] = [_red_fraction(p) for p in backgrounds]
+    assert max(red[0.0]) < 0.005
+    assert max(red[0.2]) > 0.05
+
+
+def test_clean_train_set_shares_the_held_out_split_byte_for_byte():
+    clean, plain = registry.fetch("tree-patches-clean-train"), registry.fetch("tree-patches")
+    files = lambda root: {p.relative_to(root): registry.sha256(p) for p in root.rglob("*.jpg")}  # noqa: E731
+    assert files(clean / "test") == files(plain / "test") and len(files(clean / "test")) == 558
+    counts = {c: len(list((clean / "train" / c).glob("*.jpg"))) for c in ("tree", "background")}
+    assert counts == {"tree": 672, "background": 672}
+    # the trees are the same crowns; only the backgrounds were drawn again
+    assert files(clean / "train" / "tree") == files(plain / "train" / "tree")
+    assert files(clean / "train" / "background") != files(plain / "train" / "background")
+
+
+def test_the_copy_of_the_held_out_split_is_withheld_with_it():
+    """a1's hidden data (the tree_patches builder) denies submissions both copies of the held-out image."""
+    from course_lib.engine import hidden_data
+
+    assert sorted(hidden_data.withholds({"builder": "tree_patches", "args": {"split": "test"}})) == [
+        "tree-patches-clean-train/test", "tree-patches/test"]

@@ -84,7 +84,9 @@ def resolve(data: str | dict, course: Path) -> Path:
     return out
 
 
-@hidden_data("tree_patches", withholds=lambda split="test": [f"tree-patches/{split}"])
+# tree-patches-clean-train/test is a byte copy of tree-patches/test: withheld with it
+@hidden_data("tree_patches", withholds=lambda split="test": [f"tree-patches/{split}"]
+             + (["tree-patches-clean-train/test"] if split == "test" else []))
 def tree_patches(split: str = "test") -> dict[str, np.ndarray]:
     """The ``tree-patches`` split as ``images`` (uint8, 96 px, file order) and ``y`` (0 background, 1 tree)."""
     from ..pruning import TREEPATCH_LABELS
