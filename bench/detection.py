@@ -5,7 +5,7 @@
                                         [--scale-jitter 0.8 1.25] [--models pretrained random]
                                         [--no-rotations] [--hparam KEY=VALUE ...]
                                         [--nms-iou 0.5 | --val-rows 1920] [--activation relu6]
-                                        [--channels 64] [--tower-depth 2]
+                                        [--channels 64] [--tower-depth 2] [--taps expansion]
 
 Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the
@@ -68,6 +68,8 @@ def main() -> None:
                     help="rebuild the stand-in module with this FPN/tower width (the registered one: 64)")
     ap.add_argument("--tower-depth", type=int, default=None,
                     help="rebuild the stand-in module with class/box towers this deep (the registered one: 2)")
+    ap.add_argument("--taps", choices=["bottleneck", "expansion"], default=None,
+                    help="rebuild the stand-in module with these FPN inputs (the registered one: bottleneck)")
     ap.add_argument("--nms-iou", type=float, default=None, help="hard-NMS IoU of the TFLite export (default 0.5)")
     ap.add_argument("--val-rows", type=int, default=None, metavar="Y",
                     help="hold out the training tiles at y >= Y as validation and choose the NMS IoU on them")
@@ -116,7 +118,7 @@ def main() -> None:
     for which in args.models:
         bb = detection.backbone(args.handle)
         rebuild = {k: v for k, v in (("activation", args.activation), ("channels", args.channels),
-                                     ("tower_depth", args.tower_depth)) if v is not None}
+                                     ("tower_depth", args.tower_depth), ("taps", args.taps)) if v is not None}
         if which == "random" or rebuild:   # random: the same module with MobileNetV2's initial weights
             from course_lib.standins import efficientdet_mobilenetv2_features
 

