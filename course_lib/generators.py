@@ -73,8 +73,8 @@ def tree_patches_clean_train(out: Path, inputs: dict[str, Path], patch_size: int
     touch no annotated crown (``max_cover=0``; ``tree-patches`` allows 20 %), ``test/`` is copied unchanged
     from ``inputs["tree-patches"]``, so held-out figures on the two data sets are comparable.
 
-    A background patch allowed 20 % crown cover often shows most of an (annotated or unannotated) crown: a
-    label that contradicts the tree patches, which a classifier learns as noise.
+    A background patch allowed 20 % crown cover can show part of an annotated crown (and, like any
+    background, an unannotated one): labels that contradict the tree patches, which a classifier learns as noise.
     """
     import shutil
     import tempfile
