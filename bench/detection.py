@@ -6,6 +6,7 @@
                                         [--no-rotations] [--hparam KEY=VALUE ...]
                                         [--nms-iou 0.5 | --val-rows 1920] [--activation relu6]
                                         [--channels 64] [--tower-depth 2] [--taps expansion]
+                                        [--input-size 384] [--backbone efficientnet-lite0]
 
 Trains the offline default of notebook 02's full profile (the kit's ImageNet MobileNetV2 stand-in behind
 ``EfficientDetSpec(uri=...)``, backbone frozen through ``var_freeze_expr``, scale jitter 0.8-1.25) on the
@@ -68,6 +69,12 @@ def main() -> None:
                     help="rebuild the stand-in module with this FPN/tower width (the registered one: 64)")
     ap.add_argument("--tower-depth", type=int, default=None,
                     help="rebuild the stand-in module with class/box towers this deep (the registered one: 2)")
+    ap.add_argument("--backbone", choices=["mobilenetv2", "efficientnet-lite0"], default="mobilenetv2",
+                    help="the stand-in's backbone: the registered ImageNet MobileNetV2, or ImageNet EfficientNet-Lite0 "
+                         "(the real EfficientDet-Lite0's, rebuilt in float from the int8 TFLite file)")
+    ap.add_argument("--input-size", type=int, default=None,
+                    help="rebuild the stand-in module for this input size and train/evaluate at it (the spec's "
+                         "image_size; the registered module and lite0 use 320): the 320-px tiles are scaled up")
     ap.add_argument("--taps", choices=["bottleneck", "expansion"], default=None,
                     help="rebuild the stand-in module with these FPN inputs (the registered one: bottleneck)")
     ap.add_argument("--nms-iou", type=float, default=None, help="hard-NMS IoU of the TFLite export (default 0.5)")
@@ -114,12 +121,25 @@ def main() -> None:
           f"{test_set.n_boxes} boxes", flush=True)
 
     extra = {k: _value(v) for k, v in (h.split("=", 1) for h in args.hparam)}
+    if args.input_size is not None:
+        extra["image_size"] = args.input_size
     summary = []
     for which in args.models:
         bb = detection.backbone(args.handle)
         rebuild = {k: v for k, v in (("activation", args.activation), ("channels", args.channels),
-                                     ("tower_depth", args.tower_depth), ("taps", args.taps)) if v is not None}
-        if which == "random" or rebuild:   # random: the same module with MobileNetV2's initial weights
+                                     ("tower_depth", args.tower_depth), ("taps", args.taps),
+                                     ("input_size", args.input_size)) if v is not None}
+        if args.backbone == "efficientnet-lite0":   # the same FPN and towers on EfficientNet-Lite0
+            from course_lib.standins import LITE0_VARIABLES, efficientdet_lite0_features
+
+            if args.taps:
+                ap.error("--taps is for the MobileNetV2 module")
+            out = Path(work) / f"{which}-lite0-module"
+            out.mkdir()
+            efficientdet_lite0_features(out, {"efficientnet-lite0-int8": registry.fetch("efficientnet-lite0-int8")},
+                                        pretrained=which == "pretrained", **rebuild)
+            bb = detection.Backbone(str(out / "savedmodel"), LITE0_VARIABLES, (out / "README.txt").read_text())
+        elif which == "random" or rebuild:   # random: the same module with MobileNetV2's initial weights
             from course_lib.standins import efficientdet_mobilenetv2_features
 
             out = Path(work) / f"{which}-module"

@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/hub_transfer.py [--epochs 6] [--fine-tune-epochs 16] [--unfreeze-top 100] [--colour 0.3]
                                            [--data tree-patches-clean-train | tree-patches]
+                                           [--handle efficientnet/lite0/feature-vector --unfreeze-top 30]
 
 Prints test accuracy (held-out tile; both data sets share the same 558 test patches) of:
-  ours, frozen      the registered ImageNet MobileNetV2 stand-in, frozen, + augmentation (flip, rotation,
+  ours, frozen      the handle's registered ImageNet stand-in (MobileNetV2 by default), frozen, + augmentation (flip, rotation,
                     zoom, contrast, brightness) + dense head
   ours, fine-tuned  the same after fine-tuning the top layers (BatchNorm kept in inference mode) with a
                     cosine-decaying learning rate, as notebook 01 does
@@ -34,6 +35,9 @@ def main() -> None:
     ap.add_argument("--colour", type=float, default=0.3)
     ap.add_argument("--baseline-epochs", type=int, default=6)
     ap.add_argument("--model-maker-epochs", type=int, default=6)
+    ap.add_argument("--handle", default="mobilenet_v2_100_224/feature_vector",
+                    help="feature-vector handle; offline its stand-in (efficientnet/lite0/feature-vector: the int8 "
+                         "ImageNet EfficientNet-Lite0 rebuilt in float; 49 weighted layers, so unfreeze ~30)")
     ap.add_argument("--data", default="tree-patches-clean-train",
                     help="registered data set (notebook 01's default; tree-patches has noisier training backgrounds)")
     args = ap.parse_args()
@@ -46,7 +50,7 @@ def main() -> None:
 
     tf.keras.utils.set_random_seed(0)
     rows, times = [], {}
-    layer, info = feature_extractor("mobilenet_v2_100_224/feature_vector")
+    layer, info = feature_extractor(args.handle)
     data = load_image_folder(args.data, info.image_size, info.value_range)
     print(info.describe(), "|", args.data, "|", data.summary(), flush=True)
 
@@ -72,10 +76,16 @@ def main() -> None:
 
         # baseline: same architecture and head, random weights
         t = time.time()
-        base = tf.keras.applications.MobileNetV2(input_shape=(info.image_size,) * 2 + (3,), weights=None,
-                                                 include_top=False, pooling="avg")
-        inp = tf.keras.Input((info.image_size, info.image_size, 3))
-        tf.saved_model.save(tf.keras.Model(inp, base(tf.keras.layers.Rescaling(2.0, -1.0)(inp))), f"{tmp}/random")
+        if "efficientnetlite0" in (info.standin or ""):
+            from course_lib.tflite_float import keras_from_tflite
+
+            lite0 = registry.fetch("efficientnet-lite0-int8") / "efficientnet_lite0.tflite"
+            tf.saved_model.save(keras_from_tflite(lite0, info.image_size, pretrained=False), f"{tmp}/random")
+        else:
+            base = tf.keras.applications.MobileNetV2(input_shape=(info.image_size,) * 2 + (3,), weights=None,
+                                                     include_top=False, pooling="avg")
+            inp = tf.keras.Input((info.image_size, info.image_size, 3))
+            tf.saved_model.save(tf.keras.Model(inp, base(tf.keras.layers.Rescaling(2.0, -1.0)(inp))), f"{tmp}/random")
         from course_lib.handles import ResolvedHandle
         from course_lib.hub import check_feature_vector
         import tensorflow_hub as hub
@@ -97,7 +107,7 @@ def main() -> None:
     mm_train, mm_val = train_val.split(0.8)
     mm_test = DataLoader.from_folder(str(folder / "test"))
     spec = image_classifier.ModelSpec(uri=info.target, input_image_shape=[info.image_size, info.image_size],
-                                      name="kit_mobilenetv2_standin")
+                                      name=f"kit_{info.standin or 'backbone'}")
     for use_augmentation in (True, False):
         tf.keras.utils.set_random_seed(0)
         mm = image_classifier.create(mm_train, model_spec=spec, validation_data=mm_val,

@@ -355,3 +355,27 @@ def test_coco_ap_counts_hits_misses_and_false_positives():
     assert coco_ap(truth, one)["AP50"] == pytest.approx(1 / 3, abs=0.01)
     shifted = [(b + 6, s, l) for b, s, l in perfect]           # IoU 16/184 .. 0.3 < 0.5 everywhere
     assert coco_ap(truth, shifted)["AP50"] == 0.0
+
+
+def test_efficientnet_lite0_module_has_the_interface_and_freezes_only_its_backbone(tmp_path):
+    import tensorflow as tf
+
+    from course_lib import registry
+    from course_lib.standins import LITE0_VARIABLES, efficientdet_lite0_features
+
+    inputs = {"efficientnet-lite0-int8": registry.fetch("efficientnet-lite0-int8")}
+    efficientdet_lite0_features(tmp_path / "pre", inputs, input_size=128)
+    efficientdet_lite0_features(tmp_path / "rnd", inputs, input_size=128, pretrained=False)
+    pre, rnd = (tf.saved_model.load(str(tmp_path / k / "savedmodel")) for k in ("pre", "rnd"))
+    cls, box = pre(tf.random.uniform([1, 128, 128, 3], -1.0, 1.0, seed=0))
+    assert [tuple(t.shape[1:3]) for t in cls] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    assert [tuple(t.shape) for t in box] == [tuple(t.shape) for t in cls]
+    names = [v.name for v in pre.trainable_variables]
+    frozen = [n for n in names if re.match(LITE0_VARIABLES, n)]
+    # 48 convolutions up to blocks_15 (kernel + bias each); the FPN and towers stay trainable
+    assert len(frozen) == 96 and all(n.startswith(("fpn_", "class_tower", "box_tower")) for n in names
+                                     if n not in frozen)
+    assert "ImageNet" in (tmp_path / "pre" / "README.txt").read_text()
+    assert "RANDOM" in (tmp_path / "rnd" / "README.txt").read_text()
+    stem = lambda m: next(v for v in m.variables if v.name.startswith("stem_conv_1/kernel")).numpy()  # noqa: E731
+    assert stem(pre).shape == stem(rnd).shape and not np.allclose(stem(pre), stem(rnd))

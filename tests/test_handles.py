@@ -54,3 +54,22 @@ def test_standin_loads_in_hub_keraslayer_with_the_real_weights():
     np.testing.assert_array_equal(got_gamma, gamma)
     np.testing.assert_array_equal(got_beta, beta)
     assert not np.allclose(gamma, beta)
+
+
+def test_efficientnet_lite0_handle_resolves_offline_to_the_rebuilt_imagenet_weights():
+    import tensorflow as tf
+
+    from course_lib.hub import feature_extractor
+    from course_lib.tflite_float import keras_from_tflite
+
+    url = registry.get_handle("efficientnet/lite0/feature-vector").handle
+    assert url == "https://tfhub.dev/tensorflow/efficientnet/lite0/feature-vector/2"  # Model Maker's default
+    layer, info = feature_extractor(url, offline=True)
+    assert info.standin == "efficientnetlite0-imagenet-featurevector-standin" and info.image_size == 160
+    x = tf.random.uniform([2, 160, 160, 3], seed=1)
+    got = layer(x).numpy()
+    # the stand-in is the registered int8 file's network, float: the same features as a fresh rebuild
+    want = keras_from_tflite(registry.fetch("efficientnet-lite0-int8") / "efficientnet_lite0.tflite", 160)(x).numpy()
+    assert got.shape == (2, 1280) and got.min() >= 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert len(layer.variables) == 98, "49 convolutions, kernel and bias each (BatchNorm folded)"
