@@ -108,8 +108,11 @@ def keras_from_tflite(path: str | Path, input_size: int, output: str = "features
         if kind not in SUPPORTED:
             raise ModelError(f"{path.name}: op {i} is {kind}, which keras_from_tflite cannot rebuild "
                              f"(supported: {', '.join(SUPPORTED)}).")
+        if kind == "RESHAPE" and len(env[ins[0]].shape) != 2:
+            raise ModelError(f"{path.name}: op {i} is a RESHAPE of a {len(env[ins[0]].shape)}-d tensor; only the "
+                             "squeeze after global pooling is supported.")
         if kind in ("QUANTIZE", "DEQUANTIZE", "RESHAPE"):
-            env[out] = env[ins[0]]                  # RESHAPE only squeezes the pooled [1, 1, C] to [C] here
+            env[out] = env[ins[0]]                  # RESHAPE: the pooled [1, 1, C] squeezed to [C], already 2-d here
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             depthwise = kind == "DEPTHWISE_CONV_2D"
             o = options(op, fb.DepthwiseConv2DOptions if depthwise else fb.Conv2DOptions)

@@ -38,6 +38,10 @@ def test_a_float_file_is_rebuilt_exactly(tmp_path):
 
     tf.keras.utils.set_random_seed(0)
     model = tiny_cnn()
+    rng = np.random.default_rng(1)
+    for layer in model.layers[1:4]:     # non-zero conv biases: a rebuild that dropped them would not match
+        layer.set_weights([w if w.ndim > 1 else rng.normal(0, 0.5, w.shape).astype(np.float32)
+                           for w in layer.get_weights()])
     x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
     rebuilt = keras_from_tflite(to_tflite(model, tmp_path / "tiny.tflite"), 32, "probabilities")
     np.testing.assert_allclose(rebuilt(x).numpy(), model(x).numpy(), atol=1e-5)
