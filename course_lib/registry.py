@@ -34,7 +34,7 @@ from .exceptions import ChecksumMismatch, ResourceError, ResourceUnavailable, Un
 from .paths import cache_dir, repo_root
 from .sources import FETCHERS, member_spec, new_staging
 
-__all__ = ["Resource", "Handle", "names", "get", "fetch", "status", "sha256", "handles", "get_handle",
+__all__ = ["Resource", "Handle", "names", "get", "fetch", "status", "busy", "sha256", "handles", "get_handle",
            "manifest_path"]
 
 COMPLETE = ".complete.json"
@@ -139,16 +139,74 @@ def _log(msg: str) -> None:
     print(f"[course data] {msg}", file=sys.stderr, flush=True)
 
 
+LOCK_REPORT_S = 30.0
+
+
+def _lock_path(name: str) -> Path:
+    return cache_dir() / f".{name}.lock"
+
+
+def _holder(lock: Path) -> str:
+    """Who took ``lock`` (``pid N: command``, as written by ``_locked``), or ``""``."""
+    try:
+        pid, _, cmd = lock.read_text().strip().partition(" ")
+    except OSError:
+        return ""
+    if not pid.isdigit():
+        return ""
+    alive = Path(f"/proc/{pid}").exists() if Path("/proc").is_dir() else True
+    if not alive:
+        return (f"pid {pid} ({cmd}), which has exited; a process it started still holds the lock "
+                f"(find it with `fuser {lock}`)")
+    return f"pid {pid} ({cmd})"
+
+
 @contextlib.contextmanager
 def _locked(name: str) -> Iterator[None]:
-    """Serialise fetches of one resource across processes (parallel notebooks share the cache)."""
-    lock = cache_dir() / f".{name}.lock"
-    with open(lock, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    """Serialise fetches of one resource across processes (parallel notebooks share the cache).
+
+    The holder writes its pid into the lock file; a waiter says every ``LOCK_REPORT_S`` seconds whom it
+    waits for, so a stuck fetch elsewhere is never a silent hang.
+    """
+    lock = _lock_path(name)
+    with open(lock, "a+") as f:
+        waited = None
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                if waited is None or now - waited >= LOCK_REPORT_S:
+                    _log(f"{name}: waiting for {_holder(lock) or 'another process'} to finish fetching it")
+                    waited = now
+                time.sleep(0.5)
         try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()} {' '.join(sys.argv)[:160]}\n")
+            f.flush()
             yield
         finally:
+            f.truncate(0)
+            f.flush()
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def busy() -> dict[str, str]:
+    """Resources some process is fetching or building now: ``{name: "pid N (command)"}``."""
+    out = {}
+    for name in names():
+        lock = _lock_path(name)
+        if not lock.is_file():
+            continue
+        with open(lock, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+            except BlockingIOError:
+                out[name] = _holder(lock) or "another process"
+    return out
 
 
 def _fingerprint(res: Resource, inputs: dict[str, Path]) -> str:
@@ -209,14 +267,27 @@ def status(name: str) -> str:
     return "cached"
 
 
+def _ready(res: Resource, inputs: dict[str, Path]) -> bool:
+    """A complete, verified, up-to-date copy is cached. Needs no lock: a copy appears by one rename."""
+    try:
+        recorded = json.loads((res.path / COMPLETE).read_text())
+        _verify_folder(res, res.path, res.files or recorded["files"], "")
+    except (OSError, ValueError, KeyError, ResourceError):
+        return False
+    return not res.generator or recorded.get("fingerprint") == _fingerprint(res, inputs)
+
+
 def fetch(name: str, refresh: bool = False) -> Path:
     """Return the folder holding resource ``name``, fetching or building it on first use.
 
-    A cached copy is verified file by file on every call; ``refresh=True`` moves it aside and
-    fetches again.
+    A cached copy is verified file by file on every call and returned without waiting for other
+    processes; fetching or building takes the resource's lock. ``refresh=True`` moves the cached copy
+    aside and fetches again.
     """
     res = get(name)
     inputs = {n: fetch(n) for n in (res.generator or {}).get("inputs", [])}
+    if not refresh and _ready(res, inputs):
+        return res.path
     with _locked(name):
         marker = res.path / COMPLETE
         if refresh and res.path.exists():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from course_lib import registry
 from course_lib.exceptions import EnvironmentProblem
 from course_lib.grading import assignments
 from course_lib.lab import LabServer, start_lab
@@ -143,8 +144,11 @@ def test_setup_notebook_runs_all_cells_in_the_browser_on_the_venv_kernel(browser
             1, timeout=SETUP_TIMEOUT_MS)
     except AssertionError:
         page.screenshot(path=str(SHOTS / "00_setup_FAILED.png"), full_page=True)
-        raise AssertionError("00_setup.ipynb did not finish; outputs:\n"
-                             + "\n".join(nb.locator(".jp-OutputArea-output").all_inner_texts())[-3000:]) from None
+        raise AssertionError(
+            "00_setup.ipynb did not finish; outputs:\n"
+            + "\n".join(nb.locator(".jp-OutputArea-output").all_inner_texts())[-3000:]
+            + f"\nresources being fetched now (registry.busy()): {registry.busy()}"
+            + "\nserver log:\n" + learner.log.read_text(errors="replace")[-2000:]) from None
     expect(nb.locator(".jp-OutputArea-output", has_text="All required checks passed.")).to_have_count(1)
     assert nb.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                       has_text="Traceback").count() == 0

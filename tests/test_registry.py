@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import re
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,6 +98,37 @@ def test_offline_url_only_resource_says_how_to_get_it(temp_cache, course_copy, m
         registry.fetch("fashion-mnist")
     msg = str(e.value)
     assert "offline" in msg and "course data fetch fashion-mnist" in msg and "train-images-idx3-ubyte" in msg
+
+
+def _hold_lock(name: str, seconds: float) -> subprocess.Popen:
+    """Another process (this venv's Python, the same cache) that takes ``name``'s fetch lock and keeps it."""
+    code = ("import sys, time\nfrom course_lib import registry\n"
+            "with registry._locked(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(float(sys.argv[2]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, name, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_cached_copy_is_returned_while_another_process_holds_the_lock(temp_cache):
+    folder = registry.fetch("neon-treecrowns")
+    holder = _hold_lock("neon-treecrowns", 120)
+    try:
+        assert registry.busy() == {"neon-treecrowns": f"pid {holder.pid} (-c neon-treecrowns 120)"}
+        assert registry.fetch("neon-treecrowns") == folder      # verified without waiting for the holder
+        assert holder.poll() is None, "the holder still had the lock"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert registry.busy() == {}, "a killed holder's lock is released"
+
+
+def test_a_fetch_waits_for_the_holder_and_says_whom_it_waits_for(temp_cache, capsys):
+    holder = _hold_lock("neon-treecrowns", 3)
+    folder = registry.fetch("neon-treecrowns")                  # not cached yet: it must wait, then fetch
+    assert holder.wait(timeout=60) == 0, "the holder finished first"
+    err = capsys.readouterr().err
+    assert f"neon-treecrowns: waiting for pid {holder.pid} (" in err
+    assert registry.status("neon-treecrowns") == "cached" and folder == temp_cache / "neon-treecrowns"
 
 
 def test_fashion_mnist_from_the_debian_package_is_real():
