@@ -147,7 +147,7 @@ def _lock_path(name: str) -> Path:
 
 
 def _holder(lock: Path) -> str:
-    """Who took ``lock`` (``pid N: command``, as written by ``_locked``), or ``""``."""
+    """Who took ``lock`` (``pid N (command)``, from what ``_locked`` wrote in it), or ``""``."""
     try:
         pid, _, cmd = lock.read_text().strip().partition(" ")
     except OSError:
