@@ -5,8 +5,8 @@
                                            [--handle efficientnet/lite0/feature-vector --unfreeze-top 30]
 
 Prints test accuracy (held-out tile; both data sets share the same 558 test patches) of:
-  ours, frozen      the handle's registered ImageNet stand-in (MobileNetV2 by default), frozen, + augmentation (flip, rotation,
-                    zoom, contrast, brightness) + dense head
+  ours, frozen      the handle's registered ImageNet stand-in (MobileNetV2 by default), frozen, + augmentation
+                    (flip, rotation, zoom, contrast, brightness) + dense head
   ours, fine-tuned  the same after fine-tuning the top layers (BatchNorm kept in inference mode) with a
                     cosine-decaying learning rate, as notebook 01 does
   + TTA (8 views)   the same model, probabilities averaged over the 8 flips/quarter turns of each patch

@@ -132,6 +132,8 @@ def _save_detection_module(tapped, out: Path, input_size: int, channels: int, to
     saved as a lean reusable SavedModel (``(cls_feats, box_feats)`` out); returns the Keras model."""
     import tensorflow as tf
 
+    if activation not in ("swish", "relu6"):
+        raise ValueError(f"activation={activation!r}: use 'swish' or 'relu6'.")
     L = tf.keras.layers
     image = tf.keras.Input((input_size, input_size, 3), name="images")
     c3, c4, c5 = tapped(image, training=False)           # frozen statistics, whatever the caller's mode
@@ -198,8 +200,6 @@ def efficientdet_mobilenetv2_features(out: Path, inputs: dict[str, Path], input_
     """
     import tensorflow as tf
 
-    if activation not in ("swish", "relu6"):
-        raise ValueError(f"activation={activation!r}: use 'swish' or 'relu6'.")
     if taps not in _TAPS:
         raise ValueError(f"taps={taps!r}: use one of {sorted(_TAPS)}.")
     base = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), alpha=1.0,
@@ -231,8 +231,6 @@ def efficientdet_lite0_features(out: Path, inputs: dict[str, Path], input_size: 
     ``pretrained=False``: the same network with Keras' random initial weights."""
     from .tflite_float import keras_from_tflite
 
-    if activation not in ("swish", "relu6"):
-        raise ValueError(f"activation={activation!r}: use 'swish' or 'relu6'.")
     tapped = keras_from_tflite(inputs["efficientnet-lite0-int8"] / "efficientnet_lite0.tflite", input_size, "taps",
                                taps=LITE0_TAPS, pixel=(128.0, 127.0), name="efficientnetlite0", pretrained=pretrained)
     model = _save_detection_module(tapped, out, input_size, channels, tower_depth, activation)
@@ -242,7 +240,8 @@ def efficientdet_lite0_features(out: Path, inputs: dict[str, Path], input_size: 
     (out / "README.txt").write_text(
         "Kit-built stand-in for Model Maker's EfficientDet-Lite backbone, not the TF Hub module: EfficientNet-Lite0\n"
         f"{weights}, FPN levels 3-7 {shapes},\n"
-        f"{channels} channels, class/box towers of depth {tower_depth}, {activation}, FPN inputs {', '.join(LITE0_TAPS)}.\n"
+        f"{channels} channels, class/box towers of depth {tower_depth}, {activation}, "
+        f"FPN inputs {', '.join(LITE0_TAPS)}.\n"
         f"Input: float32 [N, {input_size}, {input_size}, 3] normalised as Model Maker does ((pixel - 127) / 128).\n"
         "Output: (cls_feats, box_feats), 5 maps each.\n"
         "Use: object_detector.EfficientDetSpec(model_name='efficientdet-lite0', uri='<this folder>/savedmodel',\n"

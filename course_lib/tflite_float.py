@@ -55,8 +55,8 @@ def keras_from_tflite(path: str | Path, input_size: int, output: str = "features
     the last op of its block), e.g. ``("blocks_4", "blocks_10", "blocks_15")`` for a feature pyramid.
     ``pixel = (a, b)``: the model's input ``x`` is the pixel value ``a * x + b`` (``(255, 0)`` for RGB in
     [0, 1], ``(128, 127)`` for Model Maker's ``(pixel - 127) / 128``); the file's input quantization turns
-    pixels into what its first layer was trained on (a float file takes ``x`` as it is). Layers are named ``<block>_conv_<k>``,
-    ``<block>_dwconv_<k>``, ``<block>_add``. An op outside :data:`SUPPORTED` is a ModelError.
+    pixels into what its first layer was trained on (a float file takes ``x`` as it is).
+    Layers are named ``<block>_conv_<k>``, ``<block>_dwconv_<k>``, ``<block>_add``. An op outside :data:`SUPPORTED` is a ModelError.
     ``pretrained=False`` keeps Keras' random initial weights: the same network untrained (a baseline).
     """
     import tensorflow as tf

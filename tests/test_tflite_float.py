@@ -86,8 +86,10 @@ def test_the_real_int8_efficientnet_lite0_becomes_a_float_model_that_agrees_with
     # (these patches are no ImageNet class: top probabilities 0.02-0.3, near-ties within int8's 1/256 steps)
     top = probs.argmax(1)
     assert (ref_prob[np.arange(8), top] >= ref_prob.max(1) - 0.02).all() and (top == ref_prob.argmax(1)).sum() >= 5
-    # a random tensor would correlate with nothing: the agreement is the weights'
-    assert abs(np.corrcoef(features.ravel(), np.roll(ref_feat, 1, axis=0).ravel())[0, 1]) < 0.99
+    # image by image: each patch's features match its own int8 features (0.993-0.998 here), not a profile
+    # shared by all patches (other patches' features: 0.13-0.80)
+    c = np.corrcoef(features, ref_feat)[:8, 8:]
+    assert c.diagonal().min() > 0.98 and (c - 2 * np.eye(8)).max() < 0.9
 
 
 def test_taps_give_the_feature_pyramid_at_any_input_size():
