@@ -47,7 +47,7 @@ def analyze(model: str | Path | bytes, multiple_subgraphs: bool = False,
     compiled = any(c == EDGETPU_CUSTOM_OP for _, _, c in names)
     problems = [None if c == EDGETPU_CUSTOM_OP else check_op(g, k, version) for k, (_, _, c) in enumerate(names)]
     blocked, subgraph = partition(g, [p is not None for p in problems], multiple_subgraphs)
-    blocking = _blocking(g, [p is not None for p in problems], blocked)
+    island, feeds = _blocking(g, [p is not None for p in problems], blocked)
     preds, param_bytes, seen = [], 0, set()
     for k, (name, version_k, custom) in enumerate(names):
         outs = g.outputs(k)
@@ -57,7 +57,8 @@ def analyze(model: str | Path | bytes, multiple_subgraphs: bool = False,
         p = problems[k]
         if p is not None:
             row.status, row.reason = p.status, p.reason
-            row.fix = p.fix if (p.always or k in blocking) else ""
+            show = {"always": True, "island": k in island, "feeds": k in feeds}[p.when]
+            row.fix = p.fix if show else ""
         elif blocked[k]:
             row.status, row.reason = SUBGRAPH, "depends on a CPU op that depends on a mapped op"
         else:
@@ -75,16 +76,25 @@ def analyze(model: str | Path | bytes, multiple_subgraphs: bool = False,
                      compiler_version=version, notes=_notes(g))
 
 
-def _blocking(g: TFLiteGraph, own_cpu: list[bool], blocked: list[bool]) -> set[int]:
-    """The CPU ops whose fix would let more ops map: some op downstream of them is blocked."""
+# ops whose place matters for speed: a fix is shown only where it would bring one of them back to the Edge TPU
+_HEAVY = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM"}
+
+
+def _blocking(g: TFLiteGraph, own_cpu: list[bool], blocked: list[bool]) -> tuple[set[int], set[int]]:
+    """CPU ops whose fix would bring a blocked conv/dense/LSTM back: ``(island, feeds)``. ``island``: an op that
+    could map is reached from it through CPU ops only; ``feeds``: an op that could map reads its output."""
     consumers: dict[int, list[int]] = {}
     for c in range(len(g.ops)):
         for p in g.producers(c):
             consumers.setdefault(p, []).append(c)
-    feeds_blocked = [False] * len(g.ops)
-    for k in reversed(range(len(g.ops))):           # file order is topological: consumers come later
-        feeds_blocked[k] = any(blocked[c] or feeds_blocked[c] for c in consumers.get(k, []))
-    return {k for k in range(len(g.ops)) if own_cpu[k] and feeds_blocked[k]}
+    n = len(g.ops)
+    via_cpu, heavy_below = [False] * n, [False] * n
+    for k in reversed(range(n)):                    # file order is topological: consumers come later
+        cs = consumers.get(k, [])
+        via_cpu[k] = any(blocked[c] or (own_cpu[c] and via_cpu[c]) for c in cs)
+        heavy_below[k] = any((blocked[c] and g.opname(g.ops[c])[0] in _HEAVY) or heavy_below[c] for c in cs)
+    island = {k for k in range(n) if own_cpu[k] and via_cpu[k] and heavy_below[k]}
+    return island, {k for k in island if any(blocked[c] for c in consumers.get(k, []))}
 
 
 def analyze_cocompiled(models: list[str | Path | bytes | Preflight], cache_bytes: int = CACHE_BYTES,

@@ -50,13 +50,15 @@ FULL_INT8 = ("full-integer quantization: `converter.optimizations = [tf.lite.Opt
 
 @dataclass(frozen=True)
 class Problem:
-    """Why one op cannot map. ``fix`` is shown only where it helps: ``always`` says whether it is shown even
-    when the op blocks nothing (an op at the end of the graph that runs on the CPU costs little)."""
+    """Why one op cannot map, and a fix. ``when`` says when the fix is worth showing: ``"always"``; ``"island"``
+    when an op that could map depends on this one, however far downstream (a float island left by the
+    converter: replacing the layer removes the whole island); ``"feeds"`` when an op that could map reads
+    this op's output directly (post-processing at the end of a model runs fine on the CPU)."""
 
     status: str
     reason: str
     fix: str = ""
-    always: bool = True
+    when: str = "always"
 
 
 def supported_ops(compiler: int) -> frozenset[str]:
@@ -74,14 +76,14 @@ def _dtype(g: TFLiteGraph, k: int, name: str, ins: list[TensorInfo], outs: list[
             return Problem(UNSPECIFIED, f"quantizes the float input {ins[0].name!r} on the CPU",
                            "set `converter.inference_input_type = tf.uint8` (or tf.int8)")
         return Problem(UNSPECIFIED, f"re-quantizes the float tensor {ins[0].name!r} left by the op before it",
-                       "replace the float op before it with one that has an int8 kernel", always=False)
+                       "replace the float op before it with one that has an int8 kernel", when="island")
     if name == "DEQUANTIZE":
         if at_output:
             return Problem(DATA_TYPE, f"float output {outs[0].name!r} is dequantized on the CPU",
                            "set `converter.inference_output_type = tf.uint8` (or tf.int8)")
         return Problem(DATA_TYPE, f"the converter left a float island here: {outs[0].name!r} is {outs[0].dtype}",
                        "the next op has no int8 kernel; replace that layer with one the Edge TPU runs (e.g. ReLU)",
-                       always=False)
+                       when="island")
     ok_var = _INT8 | ({"INT16"} if name in _LSTM else set())        # int16 LSTM cell state maps (corpus)
     for t in ins + outs:
         if (t.constant and t.dtype in _INT8 | {"INT32", "INT64"}) or (not t.constant and t.dtype in ok_var):
@@ -93,7 +95,7 @@ def _dtype(g: TFLiteGraph, k: int, name: str, ins: list[TensorInfo], outs: list[
                            "give the model the uint8 input directly (no cast inside the model)")
         return Problem(DATA_TYPE, f"{t.name!r} is {t.dtype}",
                        "replace this layer with one that has an int8 kernel, or move it out of the model",
-                       always=False)
+                       when="feeds")
     return None
 
 
@@ -165,7 +167,7 @@ def _limits(g: TFLiteGraph, k: int, name: str, ins: list[TensorInfo], outs: list
         n = max(t.elements for t in ins[:1] + outs)
         return Problem(UNSPECIFIED, f"large tensor ({n:,} elements): Coral's table says {name} may not map "
                        "at large sizes", "make the tensor smaller (a smaller input, or resize on the CPU at the "
-                       "very end)", always=False)
+                       "very end)", when="feeds")
     return None
 
 
@@ -181,7 +183,7 @@ def check_op(g: TFLiteGraph, k: int, compiler: int) -> Problem | None:
         what = f"custom op {custom!r}" if name == "CUSTOM" else name
         why = f"{what} is not an Edge TPU op" + (f" for compiler {compiler}" if name in SUPPORTED else "")
         return Problem(NOT_SUPPORTED, why, "replace the layer with a supported one (coral.ai model requirements)",
-                       always=False)
+                       when="feeds")
     if version > MAX_VERSION.get(name, 10 ** 6):
         return Problem(VERSION, f"{name} version {version}: compiler {compiler} reads up to "
                        f"{MAX_VERSION[name]} and refuses the model", "convert with an older TensorFlow (2.5-2.8)")
