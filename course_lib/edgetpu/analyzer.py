@@ -32,6 +32,14 @@ def _notes(g: TFLiteGraph) -> list[str]:
             notes.append(f"input {t.name!r} has a dynamic shape signature {list(t.signature)}: the compiler uses the "
                          f"stored shape {list(t.shape)} and maps the ops, but the Edge TPU runs only that shape; "
                          "fix the batch to 1 (`tf.keras.Input(shape, batch_size=1)`) so the file says so")
+    shaped = [k for k in range(len(g.ops)) if g.opname(g.ops[k])[0] == "SHAPE" or (
+        g.opname(g.ops[k])[0] == "RESHAPE" and len(g.inputs(k)) > 1 and not g.tensor(g.inputs(k)[1]).constant)]
+    if shaped:
+        # compiler 16 refuses such models outright: "Attempting to use a delegate that only supports
+        # static-sized tensors with a graph that has dynamic-sized tensors" (google-coral/edgetpu#829, #831)
+        notes.append(f"op #{shaped[0]} computes a shape at run time: if a tensor's size depends on it, the compiler "
+                     "stops with 'Model failed in Tflite interpreter' (dynamic-sized tensors); fix the batch to 1 "
+                     "and use constant shapes")
     return notes
 
 
