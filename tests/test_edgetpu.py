@@ -135,6 +135,20 @@ def test_dynamic_batch_maps_with_a_note(models):
     assert not edgetpu.analyze(models["good"]).notes
 
 
+def test_a_shape_computed_at_run_time_is_noted():
+    import tensorflow as tf
+
+    from course_lib.quantize import convert_int8, representative_dataset
+
+    inp = tf.keras.Input((6, 6, 4))                                       # dynamic batch
+    x = tf.keras.layers.Conv2D(4, 3)(inp)
+    out = tf.keras.layers.Lambda(lambda t: tf.reshape(t, tf.stack([tf.shape(t)[0], -1])))(x)
+    data = representative_dataset(np.random.default_rng(0).random((10, 6, 6, 4)), n=10)
+    r = edgetpu.analyze(convert_int8(tf.keras.Model(inp, out), data))
+    assert "SHAPE" in [o.op for o in r.ops], r.log()
+    assert any("computes a shape at run time" in n and "edgetpu" not in n for n in r.notes), r.notes
+
+
 def test_unsupported_op_mid_graph_blocks_what_depends_on_it(models):
     r = edgetpu.analyze(models["gelu"])
     cut = r.partition

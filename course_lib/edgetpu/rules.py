@@ -51,9 +51,11 @@ FULL_INT8 = ("full-integer quantization: `converter.optimizations = [tf.lite.Opt
 @dataclass(frozen=True)
 class Problem:
     """Why one op cannot map, and a fix. ``when`` says when the fix is worth showing: ``"always"``; ``"island"``
-    when an op that could map depends on this one, however far downstream (a float island left by the
-    converter: replacing the layer removes the whole island); ``"feeds"`` when an op that could map reads
-    this op's output directly (post-processing at the end of a model runs fine on the CPU)."""
+    when an op that could map is reached from this one through CPU ops only (a float island left by the
+    converter: replacing the layer removes the whole island); ``"feeds"`` when an op that could map reads this
+    op's output directly. For both, only if a conv, dense or LSTM op would come back to the Edge TPU
+    (post-processing at the end of a model runs fine on the CPU: MoveNet's decoder in the corpus).
+    """
 
     status: str
     reason: str
@@ -133,7 +135,7 @@ def _limits(g: TFLiteGraph, k: int, name: str, ins: list[TensorInfo], outs: list
                            "flatten before the Dense layer")
     if name in ("MEAN", "REDUCE_MAX", "REDUCE_MIN", "SUM") and x is not None:
         axes = _reduce_axes(g, k, len(x.shape))
-        if axes is not None and 0 in axes and len(x.shape) > 1 and x.shape[0] > 1:
+        if axes is not None and 0 in axes and len(x.shape) > 1:
             return Problem(UNSPECIFIED, f"{name} over the batch axis", "reduce over spatial/channel axes only")
         if name == "MEAN" and axes and len(x.shape) - 1 in axes and x.shape[-1] % 4:
             return Problem(UNSPECIFIED, f"MEAN over {x.shape[-1]} channels (the z axis needs a multiple of 4)",
