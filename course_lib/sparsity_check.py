@@ -19,7 +19,7 @@ laptop or CI machine no speedup can be measured: the conditions are read from th
                   ``RESIZE_BILINEAR`` and unary elementwise ops;
 6. ``sparsity``   over the 1x1 convs inside, zeros x 3 > weights x 2 (more than 2/3 zeros).
 
-The flatbuffer reader is the Edge TPU pre-flight's (:mod:`course_lib.edgetpu_analyzer`).
+The flatbuffer reader is the Edge TPU pre-flight's (:mod:`course_lib.edgetpu.graph`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .edgetpu_analyzer import TFLiteGraph
+from .edgetpu.graph import TFLiteGraph
 from .exceptions import ModelError
 
 __all__ = ["CONDITIONS", "Condition", "ConvWeights", "SparseInferenceReport", "check_sparse_inference",

@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from ..exceptions import CourseError
-from . import certify, check, data, doctor, grade, lab, leaderboard, notebooks, progress, run, samples
+from . import certify, check, data, doctor, edgetpu, grade, lab, leaderboard, notebooks, progress, run, samples
 
-SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade, leaderboard, certify]
+SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade, leaderboard, certify, edgetpu]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,13 @@
 """Run Coral's ``edgetpu_compiler`` and read what it says, as data.
 
-    >>> from course_lib import edgetpu_compiler as etc
-    >>> result = etc.compile_models(["detector.tflite", "classifier.tflite"], out_dir="edgetpu")
+    >>> from course_lib import edgetpu
+    >>> result = edgetpu.compile_models(["detector.tflite", "classifier.tflite"], out_dir="edgetpu")
     >>> result.models[1].on_chip_bytes, result.models[1].off_chip_bytes
 
 Several models on one command line are *co-compiled*: they share one caching token and the ~8 MB of
 on-chip memory is handed out in command-line order. Without the compiler on ``PATH``,
 :func:`compile_models` says how to install it and returns the pre-flight prediction of
-:mod:`course_lib.edgetpu_analyzer` instead (``result.compiled`` is False).
+:mod:`course_lib.edgetpu.analyzer` instead (``result.compiled`` is False).
 
 The parsers work on the compiler's real stdout (``Input model: ...`` blocks) and on its per-model
 ``*_edgetpu.log`` (the ``Operator / Count / Status`` table).
@@ -20,7 +20,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .exceptions import EdgeTPUCompileError
+from ..exceptions import EdgeTPUCompileError
+from .status import MAPPED
 
 __all__ = ["OpStatus", "CompiledModel", "CompileResult", "INSTALL_HELP", "find_compiler", "compile_models",
            "parse_stdout", "parse_log", "parse_size"]
@@ -34,7 +35,7 @@ edgetpu_compiler is not on PATH. It ships only from Coral's apt repository, for 
       sudo tee /etc/apt/sources.list.d/coral-edgetpu.list
   sudo apt-get update && sudo apt-get install edgetpu-compiler
 
-Until then you get the kit's pre-flight prediction (course_lib.edgetpu_analyzer), not the compiler's result."""
+Until then you get the kit's pre-flight prediction (course_lib.edgetpu.analyze), not the compiler's result."""
 
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 _SIZE = re.compile(r"^\s*([\d.]+)\s*(B|KiB|MiB|GiB)\s*$")
@@ -59,7 +60,7 @@ class OpStatus:
 
     @property
     def mapped(self) -> bool:
-        return self.status == "Mapped to Edge TPU"
+        return self.status == MAPPED
 
 
 @dataclass
@@ -107,7 +108,7 @@ class CompileResult:
     milliseconds: int | None = None
     command: list[str] = field(default_factory=list)
     stdout: str = ""
-    preflight: object | None = None     # edgetpu_analyzer.CoCompileReport when there was no compiler
+    preflight: object | None = None     # edgetpu.CoCompileReport when there was no compiler
 
     def model(self, name: str) -> CompiledModel:
         for m in self.models:
@@ -197,7 +198,7 @@ def compile_models(models: list[str | Path], out_dir: str | Path = ".", show_ope
             raise EdgeTPUCompileError(f"{p}: no such model file; convert it first (tf.lite.TFLiteConverter).")
     exe = find_compiler()
     if exe is None:
-        from .edgetpu_analyzer import analyze_cocompiled
+        from .analyzer import analyze_cocompiled
 
         if verbose:
             print(INSTALL_HELP)
@@ -226,7 +227,7 @@ def compile_models(models: list[str | Path], out_dir: str | Path = ".", show_ope
     if proc.returncode != 0:
         raise EdgeTPUCompileError(
             f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}\n"
-            "Check that every model is fully int8 (run course_lib.edgetpu_analyzer.analyze on it) and that "
+            "Check that every model is fully int8 (run course_lib.edgetpu.analyze on it) and that "
             "its op versions are ones the compiler knows (convert with an older TensorFlow if it says "
             "`Didn't find op for builtin opcode`).")
     result = parse_stdout(proc.stdout)
