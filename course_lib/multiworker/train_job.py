@@ -34,11 +34,13 @@ def load_data(name: str, n_train: int, n_test: int, seed: int = 0) -> tuple[tupl
         from .. import registry
         from ..exam_data import read_idx
 
+        if n_train + n_test > 60000:
+            raise ValueError(f"n_train {n_train} + n_test {n_test} > 60,000: the test images would be trained on")
         folder = registry.fetch("fashion-mnist")
         x = read_idx(folder / "train-images-idx3-ubyte")
         y = read_idx(folder / "train-labels-idx1-ubyte").astype(np.int64)
-        x = (x[..., None] / 255.0).astype(np.float32)
-        return (x[:n_train], y[:n_train]), (x[-n_test:], y[-n_test:])
+        scale = lambda a: (a[..., None] / 255.0).astype(np.float32)  # noqa: E731
+        return (scale(x[:n_train]), y[:n_train]), (scale(x[-n_test:]), y[-n_test:])
     if name == "blobs":                        # three Gaussian blobs in 8 dimensions: seconds to learn
         rng = np.random.default_rng(seed)
         centers = rng.normal(0, 3, (3, 8))
@@ -66,11 +68,19 @@ def fashion_cnn(input_shape: tuple, n_classes: int = 10, lr: float = 1e-3):
 
 
 def _model_from_source(path: str, strategy):
-    namespace: dict = {}
+    """``build_and_compile(strategy)`` from ``path`` (``tf`` and ``np`` given); it must use the scope itself."""
+    import tensorflow as tf
+
+    namespace: dict = {"tf": tf, "np": np}
     exec(compile(Path(path).read_text(), path, "exec"), namespace)
     if "build_and_compile" not in namespace:
         raise SystemExit(f"{path} defines no build_and_compile(strategy)")
-    return namespace["build_and_compile"](strategy)
+    model = namespace["build_and_compile"](strategy)
+    if getattr(model, "distribute_strategy", None) is not strategy:
+        raise SystemExit(f"build_and_compile(strategy) in {path} built the model outside `with strategy.scope():` "
+                         "(its variables are not mirrored: each worker would train alone). Create and compile "
+                         "the model inside the scope.")
+    return model
 
 
 def _dataset(x, y, batch: int, shuffle: bool, seed: int):
@@ -142,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{name}: {replicas} replica(s) in sync, global batch {a.global_batch} "
           f"= {a.global_batch // replicas} per replica; chief: {chief}", flush=True)
     (x, y), (xt, yt) = load_data(a.data, a.n_train, a.n_test, a.seed)
-    with strategy.scope():
-        model = (_model_from_source(a.model_source, strategy) if a.model_source
-                 else fashion_cnn(x.shape[1:], int(y.max()) + 1, a.lr))
+    if a.model_source:
+        model = _model_from_source(a.model_source, strategy)
+    else:
+        with strategy.scope():
+            model = fashion_cnn(x.shape[1:], int(y.max()) + 1, a.lr)
     record: dict = {"worker": name, "replicas": replicas, "global_batch": a.global_batch, "epochs": []}
     callbacks = [_epoch_logger(a.epochs, record)]
     if a.backup:
