@@ -27,13 +27,19 @@ class RunSummary:
     fit_seconds: float
     test_loss: float
     test_accuracy: float
-    wall_seconds: float               # launcher: first process started to last one ended
+    wall_seconds: float               # first process started to last one ended (or the call, in-process)
 
     @classmethod
     def load(cls, out_dir: str | Path, result: LaunchResult) -> "RunSummary":
+        """A launched job: wall time from the launcher."""
+        return cls.from_history(out_dir, len(result.workers), result.seconds)
+
+    @classmethod
+    def from_history(cls, out_dir: str | Path, workers: int, wall_seconds: float) -> "RunSummary":
+        """Any run that wrote ``history.json`` (e.g. ``train_job.main`` called in this process)."""
         h = json.loads((Path(out_dir) / "history.json").read_text())
-        return cls(len(result.workers), h["global_batch"], h["epochs"], h.get("first_epoch", 1),
-                   h["fit_seconds"], h["test_loss"], h["test_accuracy"], result.seconds)
+        return cls(workers, h["global_batch"], h["epochs"], h.get("first_epoch", 1), h["fit_seconds"],
+                   h["test_loss"], h["test_accuracy"], round(wall_seconds, 1))
 
     def steady_epoch_seconds(self) -> float:
         """Mean epoch time without the first (which traces the graph and sets up the collectives)."""

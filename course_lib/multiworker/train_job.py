@@ -9,6 +9,7 @@ baseline. The chief (worker 0) writes ``history.json`` and the final weights und
 workers write theirs to a scratch folder they delete (every worker must save: saving is collective).
 ``--backup`` adds ``BackupAndRestore``: a job restarted after a worker died resumes at the last epoch.
 ``--model-source FILE`` takes the model from ``build_and_compile(strategy)`` defined in FILE.
+``main([...])`` also runs in a notebook's own process (``--strategy single``: the lesson's baseline).
 """
 from __future__ import annotations
 
@@ -139,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
-    tf.config.threading.set_inter_op_parallelism_threads(int(os.environ.get("TF_NUM_INTEROP_THREADS", "1")))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
+        tf.config.threading.set_inter_op_parallelism_threads(int(os.environ.get("TF_NUM_INTEROP_THREADS", "1")))
+    except RuntimeError:                       # called in a process whose TensorFlow already runs: keep its threads
+        pass
     tf.keras.utils.set_random_seed(a.seed)
     t_start = time.monotonic()
     if a.strategy == "multi":
