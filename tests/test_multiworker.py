@@ -148,7 +148,7 @@ def test_worker_hanging_at_the_collective_times_out(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(WorkerTimeout) as e:
         launch(workers, time_limit=25, echo=None)
-    assert 25 <= time.monotonic() - t0 < 60
+    assert 25 <= time.monotonic() - t0 < 90, "stopped at the limit, not after the worker finished"
     assert e.value.running == ["worker-0", "worker-1"]
     assert e.value.last_lines["worker-1"] == "busy elsewhere"
     assert not (tmp_path / "run" / "history.json").exists()
