@@ -15,7 +15,7 @@ __all__ = ["Check", "run_checks", "PACKAGES"]
 
 # The packages the kit is built on, with the version the lock pins (requirements/lock.txt).
 PACKAGES = ["tensorflow", "tensorflow-hub", "tensorflow-model-optimization", "tflite-model-maker",
-            "tflite-support", "nbgrader", "papermill", "jupyterlab", "numpy", "protobuf", "keras"]
+            "tflite-support", "nbgrader", "papermill", "jupyterlab", "numpy", "protobuf", "keras", "kubernetes-validate"]
 
 SETUP_FIX = "Run `bash ci/setup.sh` from the course folder (it installs the pinned stack into .venv)."
 

@@ -13,6 +13,12 @@
      ├── GradingError               nbgrader chain or expected scores went wrong
      ├── CertificateError           exam rules, keys or gradebook entries for a certificate are missing or wrong
      │    └── VerificationFailed    a certificate failed a check (says which)
+     ├── MultiWorkerError           a multi-worker training job could not run (names the worker)
+     │    ├── TFConfigError         a malformed TF_CONFIG (the field, the problem, the fix)
+     │    ├── PortInUse             a worker's port is already taken on this machine
+     │    ├── WorkerCrashed         a worker exited with an error; every other worker was stopped
+     │    ├── WorkerTimeout         workers still running at the time limit (e.g. waiting at a collective)
+     │    └── ManifestInvalid       a Kubernetes manifest fails the API schema
      └── EnvironmentProblem         a missing package, system library or CLI
 """
 from __future__ import annotations
@@ -32,6 +38,12 @@ __all__ = [
     "CertificateError",
     "VerificationFailed",
     "EnvironmentProblem",
+    "MultiWorkerError",
+    "TFConfigError",
+    "PortInUse",
+    "WorkerCrashed",
+    "WorkerTimeout",
+    "ManifestInvalid",
 ]
 
 
@@ -106,3 +118,57 @@ class VerificationFailed(CertificateError):
     def __init__(self, check: str, message: str):
         super().__init__(f"check '{check}' failed: {message}")
         self.check = check
+
+
+class MultiWorkerError(CourseError):
+    """A multi-worker job (local processes or Kubernetes manifests) could not run as asked."""
+
+
+class TFConfigError(MultiWorkerError):
+    """``worker``'s TF_CONFIG is malformed at ``field`` (a dotted path such as ``task.index``)."""
+
+    def __init__(self, worker: str, field: str, problem: str, fix: str):
+        self.worker, self.field, self.problem, self.fix = worker, field, problem, fix
+        super().__init__(f"{worker}: TF_CONFIG field '{field}': {problem}. {fix}")
+
+
+class PortInUse(MultiWorkerError):
+    def __init__(self, worker: str, address: str, port: int):
+        self.worker, self.address, self.port = worker, address, port
+        super().__init__(
+            f"{worker}: port {port} ({address}) is already in use on this machine, so the worker cannot "
+            f"listen there. Let the launcher pick free ports (local_cluster(n)), or stop what holds the port "
+            f"(`ss -ltnp 'sport = :{port}'`).")
+
+
+class WorkerCrashed(MultiWorkerError):
+    """``worker`` exited with ``returncode``; ``log_tail`` holds its last lines; ``exits`` every worker's exit."""
+
+    def __init__(self, worker: str, returncode: int, log_tail: list[str], exits: dict[str, int | None]):
+        self.worker, self.returncode, self.log_tail, self.exits = worker, returncode, log_tail, exits
+        tail = "\n    ".join(log_tail[-8:]) or "(no output)"
+        super().__init__(
+            f"{worker} exited with code {returncode}; every other worker was stopped "
+            f"(exit codes: {exits}). Its last lines:\n    {tail}\n"
+            "Fix the error in that worker's log; run again once it trains alone (one worker) if unsure.")
+
+
+class WorkerTimeout(MultiWorkerError):
+    """Workers still running at ``seconds``: usually waiting at a collective for a peer that never came."""
+
+    def __init__(self, seconds: float, running: list[str], last_lines: dict[str, str]):
+        self.seconds, self.running, self.last_lines = seconds, running, last_lines
+        last = "; ".join(f"{w}: {line!r}" for w, line in last_lines.items())
+        super().__init__(
+            f"{', '.join(running)} still running after the time limit of {seconds:g} s; all workers were "
+            f"stopped. Last lines: {last}. A worker waiting for a peer at a collective (all-reduce) hangs "
+            "until every worker of TF_CONFIG has started: check that each worker runs, that their TF_CONFIGs "
+            "list the same cluster, and raise time_limit if training is simply slow.")
+
+
+class ManifestInvalid(MultiWorkerError):
+    def __init__(self, file: str, kind: str, name: str, problem: str):
+        self.file, self.kind, self.name, self.problem = file, kind, name, problem
+        super().__init__(
+            f"{file}: {kind} {name!r} does not match the Kubernetes API schema: {problem}. "
+            "Fix the field it names (`kubectl explain <kind>.<field>` shows the schema).")

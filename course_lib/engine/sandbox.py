@@ -7,8 +7,8 @@ Applied to the ``nbgrader autograde`` process of each submission and so to the k
 * **CPU time**: ``RLIMIT_CPU`` (the kernel gets SIGXCPU, then SIGKILL: the notebook stops);
 * **wall clock**: nbgrader's per-cell timeout (the cell fails with ``CellTimeoutError``, the next cells
   still run) and a per-notebook limit enforced here (the whole process group is killed);
-* **network**: a new, empty network namespace with only loopback up (``unshare -rn``, i.e. a user
-  namespace, or ``unshare -n`` as root) when ``unshare`` works on this machine; otherwise none (reported);
+* **network**: a new, empty network namespace with only loopback, brought up by the engine (``unshare -rn``,
+  i.e. a user namespace) when ``unshare`` works on this machine; otherwise none (reported);
 * **files**: its own temporary HOME and working course (a copy: the instructor's course and gradebook are
   never given to it), and the guard in :mod:`course_lib.engine.guard_startup` (a Python audit hook) refusing
   access to the worker's course outside the submission, the instructor's course and hidden data.
@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -40,7 +41,21 @@ class Limits:
         return asdict(self)
 
 
-_NETNS = ["unshare", "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null || true; exec "$@"', "sh"]
+# A new network namespace starts with its loopback interface DOWN: bring it up (SIOCGIFFLAGS/SIOCSIFFLAGS
+# ioctls, so no `ip` binary is needed), then exec the command. Submissions may talk to themselves over
+# 127.0.0.1 (assignment a6 starts two TensorFlow workers there), never to another machine.
+_LO_UP_EXEC = (
+    "import fcntl, os, socket, struct, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "flags = struct.unpack('16sH', fcntl.ioctl(s, 0x8913, struct.pack('16sH', b'lo', 0))[:18])[1]\n"
+    "fcntl.ioctl(s, 0x8914, struct.pack('16sH', b'lo', flags | 0x1))\n"
+    "s.close()\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n")
+_NETNS = ["unshare", "-rn", sys.executable, "-c", _LO_UP_EXEC]
+_PROBE = ("import socket\n"
+          "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()\n"
+          "socket.create_connection(srv.getsockname(), 2).close()\n"
+          "if [name for _, name in socket.if_nameindex()] == ['lo']:\n    print('isolated')\n")   # no other interface
 
 
 @lru_cache(maxsize=1)
@@ -49,12 +64,13 @@ def network_isolation() -> str:
     if shutil.which("unshare") is None:
         return "none: `unshare` is not installed"
     try:
-        out = subprocess.run(_NETNS + ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 9), 1)"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(_NETNS + [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"none: unshare failed ({e})"
     if "Operation not permitted" in out.stderr or "unshare failed" in out.stderr:
         return "none: user namespaces are not allowed here (unshare -rn failed)"
+    if out.returncode != 0 or "isolated" not in out.stdout:
+        return f"none: unshare -rn ran but loopback did not come up ({out.stderr.strip()[-200:]})"
     return "network namespace (unshare -rn: loopback only)"
 
 
