@@ -27,23 +27,30 @@ def _notebook(stem: str):
     return found[0]
 
 
+def _defaults(path) -> dict[str, Any]:
+    """Literal assignments of the notebook's ``parameters`` cell (an expression default is left out)."""
+    import json
+
+    cells = json.loads(path.read_text())["cells"]
+    source = next(("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return values
+
+
 def full_parameters(stem: str, profile: str = "full") -> dict[str, Any]:
-    """The parameters a ``profile`` run of notebook ``stem`` gets: the profile's, else the notebook's defaults.
-
-    A default that is not a Python literal (an expression) is left out.
-    """
-    import papermill
-
+    """The parameters a ``profile`` run of notebook ``stem`` gets: the profile's, else the notebook's defaults."""
     from .profiles import load_profile
 
-    path = _notebook(stem)
-    values: dict[str, Any] = {}
-    for name, info in papermill.inspect_notebook(str(path)).items():
-        try:
-            values[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            continue
-    values.update(load_profile(profile).parameters_for(path))
+    values = _defaults(_notebook(stem))
+    prof = load_profile(profile)
+    values.update({k: v for k, v in prof.defaults.items() if k in values})
+    values.update(prof.notebooks.get(stem, {}))
     return values
 
 
