@@ -304,7 +304,8 @@ class MetadataSummary:
 
     def __str__(self) -> str:
         if not self.has_metadata:
-            return f"{self.model}: NO metadata ({self.size:,} bytes). The Task Library cannot load it."
+            return (f"{self.model}: NO metadata ({self.size:,} bytes): no labels, no input normalisation. The Task "
+                    "Library still loads a uint8 model (its results are bare class indices) and refuses a float one.")
         out = [f"{self.model}", f"  name: {self.name!r}  version: {self.version or '-'}  author: {self.author or '-'}",
                f"  description: {self.description}",
                f"  size: {self.size:,} B, of which metadata + packed files {self.overhead:,} B"]

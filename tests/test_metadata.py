@@ -88,6 +88,7 @@ def test_strip_and_rewrite_real_efficientnet_keeps_every_tensor(effnet, tmp_path
     assert s.name.startswith("EfficientNet-lite") and len(s.labels()) == 1000 and s.inputs[0].dtype == "uint8"
     stripped = M.strip_metadata(effnet)
     assert not M.summarize(stripped).has_metadata
+    assert "still loads a uint8 model" in str(M.summarize(stripped))   # lesson 03 then loads it: say so
     assert len(stripped) == s.size_without_metadata and s.overhead > 10_000     # labels + JSON
     same = M.compare_weights(effnet, stripped)
     assert same.equal and same.tensors > 50 and same.bytes > 4_000_000
