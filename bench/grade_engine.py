@@ -73,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from course_lib import grading
-    from course_lib.engine import Limits, grade_assignment
+    from course_lib.grading.engine import Limits, grade_assignment
     from course_lib.paths import build_dir, repo_root
 
     work = Path(tempfile.mkdtemp(prefix="bench-grade-"))

