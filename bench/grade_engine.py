@@ -84,7 +84,7 @@ def main() -> None:
     plain = _course(work / "plain", subs, args.cell_timeout)
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=plain,
-                          env=grading._env(plain), capture_output=True, text=True)
+                          env=grading.nbgrader_env(plain), capture_output=True, text=True)
     t_plain = time.monotonic() - t0
     print(f"plain nbgrader autograde: {t_plain:.0f} s (exit {proc.returncode})", flush=True)
 

@@ -9,7 +9,8 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..grading.nbgrader_chain import assignments, check_samples
+    from ..grading.nbgrader_chain import assignments
+    from ..grading.samples import check_samples
 
     bad = 0
     for a in args.assignments or assignments():

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .doctor import Check
-from ..grading.nbgrader_chain import SampleGrade
+from ..grading.samples import SampleGrade
 from .notebooks import NotebookResult, cell_label
 
 __all__ = ["write_run_report"]

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import doctor, notebooks
-from ..grading import nbgrader_chain as grading
+from ..grading.nbgrader_chain import assignments
+from ..grading.samples import check_samples
 from ..resources import registry
 from ..exceptions import CourseError
 from ..paths import build_dir
@@ -68,8 +69,8 @@ def step_grade(s: RunState, say: Callable[[str], None]) -> None:
     # one assignment at a time, its samples in parallel on the grading engine's local Dask cluster
     # (at least 2 workers: a submission spends much of its time starting kernels and nbgrader, not in TF)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = {a: pool.submit(grading.check_samples, a, None, lambda m: say("  " + m), max(2, s.jobs))
-                   for a in grading.assignments()}
+        futures = {a: pool.submit(check_samples, a, None, lambda m: say("  " + m), max(2, s.jobs))
+                   for a in assignments()}
         for a, fut in futures.items():
             try:
                 s.grades[a] = fut.result()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..resources.tree_patches import TREEPATCH_LABELS
+
 __all__ = ["TABULAR_HIDDEN_FRACTION", "SUNSPOTS_LAST_TRAIN_YEAR", "FASHION_LABELS", "TREE_LABELS", "TEXT_LABELS",
            "read_tabular", "read_text", "read_sunspots", "tabular_split", "text_is_hidden", "read_idx",
            "training_splits", "tabular_train", "text_train", "sunspots_train", "fashion_train", "trees_train",
@@ -32,7 +34,7 @@ TABULAR_HIDDEN_FRACTION = 0.3
 SUNSPOTS_LAST_TRAIN_YEAR = 1958        # the last 50 years (1959-2008) are forecast on hidden data
 FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                   "Ankle boot"]
-TREE_LABELS = ["background", "tree"]
+TREE_LABELS = TREEPATCH_LABELS               # the tree-patches resource's labels
 TEXT_LABELS = ["rotten", "fresh"]
 
 
@@ -131,6 +133,6 @@ def fashion_train(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 def trees_train(size: int = 96, limit_per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Tree vs background patches of ``tree-patches/train`` (the ``test`` image is hidden)."""
-    from ..pruning import load_tree_patches
+    from ..resources.tree_patches import load_tree_patches
 
     return load_tree_patches(size, "train", limit_per_class, seed)

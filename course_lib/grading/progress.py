@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..paths import repo_root, state_dir
+from ..paths import build_dir, repo_root, state_dir
 
-__all__ = ["Item", "Board", "collect", "record_check", "load", "lesson_status", "plot", "store_path",
+__all__ = ["Item", "Board", "collect", "record_check", "load", "lesson_status", "plot", "store_path", "working_copy",
            "NOT_STARTED", "IN_PROGRESS", "RAN", "PASSING"]
 
 NOT_STARTED, IN_PROGRESS, RAN, PASSING = "not started", "in progress", "ran to the end", "passing public checks"
@@ -122,6 +122,12 @@ def record_check(report) -> None:
     _save(data)
 
 
+def working_copy(assignment: str) -> Path:
+    """Where JupyterLab's Assignment List fetches ``assignment`` (``course lab``'s default
+    ``Exchange.assignment_dir``, ``<build>/lab/my-assignments``, one folder per assignment)."""
+    return build_dir() / "lab" / "my-assignments" / assignment / f"{assignment}.ipynb"
+
+
 def lesson_status(notebook: Path) -> str:
     """From the notebook file itself: has any code cell run, and has every one run without an error?"""
     try:
@@ -138,7 +144,6 @@ def lesson_status(notebook: Path) -> str:
 def collect(root: Path | None = None, save: bool = True) -> Board:
     """Every lesson and assignment with its status; lesson statuses seen now are stored (``save``)."""
     from .nbgrader_chain import assignments
-    from .selfcheck import working_copy
 
     root = root or repo_root()
     data = load()

@@ -37,7 +37,10 @@ from pathlib import Path
 
 import yaml
 
-from . import nbgrader_chain as grading
+from .nbgrader_chain import COURSE_ID, assignments, autograde, nbgrader_env, prepare_course, run_nbgrader
+from .diagnosis import EnvironmentIssue, classify_error, kernel_failure
+from .progress import working_copy
+from .samples import read_grades
 from ..exceptions import GradingError, NotebookError
 from ..paths import build_dir, repo_root
 
@@ -61,16 +64,6 @@ class TestResult:
     section: str = ""               # the heading above it
     answer_cell: str | None = None  # the grade id of the answer cell it checks
     message: str | None = None      # the failing assertion (or why it was not checked)
-
-
-@dataclass
-class EnvironmentIssue:
-    """A failure that comes from the machine, not from the learner's answer."""
-
-    kind: str                       # offline-resource | out-of-memory | kernel-died | missing-package |
-    cell: int | None                # environment | disk-full | timeout
-    error: str
-    advice: str
 
 
 @dataclass
@@ -218,14 +211,8 @@ def _where(t: TestResult) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ inputs
 
-def working_copy(assignment: str) -> Path:
-    """Where JupyterLab's Assignment List fetches ``assignment`` (``course lab``'s default
-    ``Exchange.assignment_dir``, ``<build>/lab/my-assignments``, one folder per assignment)."""
-    return build_dir() / "lab" / "my-assignments" / assignment / f"{assignment}.ipynb"
-
-
 def _source_notebook(assignment: str) -> Path:
-    known = grading.assignments()
+    known = assignments()
     if assignment not in known:
         raise GradingError(f"No assignment named {assignment!r}. Known assignments: {', '.join(known)}.")
     nbs = sorted((repo_root() / "assignments" / "source" / assignment).glob("*.ipynb"))
@@ -283,8 +270,8 @@ def quality_spec(assignment: str) -> dict | None:
 def _fingerprint(source: Path) -> str:
     from importlib.metadata import version
 
-    h = hashlib.sha256(f"{_TEMPLATE_VERSION} {version('nbgrader')} {grading.COURSE_ID}".encode())
-    startup = Path(grading.__file__).parent / "ipython_profile"
+    h = hashlib.sha256(f"{_TEMPLATE_VERSION} {version('nbgrader')} {COURSE_ID}".encode())
+    startup = Path(__file__).parent / "ipython_profile"
     for f in sorted(source.rglob("*")) + sorted(startup.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts:
             h.update(f.name.encode() + f.read_bytes())
@@ -300,10 +287,10 @@ def public_course(assignment: str, course: Path) -> Path:
         work = Path(tempfile.mkdtemp(prefix=f".{assignment}-", dir=template.parent))
         try:
             # generate_assignment adds the assignment to the gradebook itself (its create_assignment option)
-            instructor = grading.prepare_course(work / "instructor")
-            grading._nbgrader(instructor, "generate_assignment", assignment, "--force")   # the release
-            public = grading.prepare_course(work / "public", source=instructor / "release")
-            grading._nbgrader(public, "generate_assignment", assignment, "--force")       # its gradebook
+            instructor = prepare_course(work / "instructor")
+            run_nbgrader(instructor, "generate_assignment", assignment, "--force")   # the release
+            public = prepare_course(work / "public", source=instructor / "release")
+            run_nbgrader(public, "generate_assignment", assignment, "--force")       # its gradebook
             if not (public / "gradebook.db").is_file():
                 raise GradingError(f"generate_assignment wrote no gradebook in {public}")
             for old in template.parent.glob(f"{assignment}-{'?' * 12}"):     # built from an older source
@@ -337,9 +324,9 @@ def check(assignment: str, notebook: str | Path | None = None, *, record: bool =
     progress(f"{assignment}: running {path.name} with the public tests (a fresh kernel, as the grader does)")
     died = None
     try:
-        grading.autograde(course, assignment)
+        autograde(course, assignment)
     except GradingError as e:
-        died = _kernel_failure(str(e))
+        died = kernel_failure(str(e))
         if died is None:
             raise
     tests, issues = _read_results(course, assignment, source_nb.stem)
@@ -386,7 +373,7 @@ def _hidden_only(course: Path, assignment: str, stem: str) -> set[str]:
 def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestResult], list[EnvironmentIssue]]:
     import nbformat
 
-    grades = grading.read_grades(course, assignment).get(STUDENT)
+    grades = read_grades(course, assignment).get(STUDENT)
     scores = grades.tests if grades else {}
     hidden = _hidden_only(course, assignment, stem)
     graded = course / "autograded" / STUDENT / assignment / f"{stem}.ipynb"
@@ -458,53 +445,6 @@ def _first_lines(text: str, n: int) -> str:
     return "\n".join(lines[:n]) + (" …" if len(lines) > n else "")
 
 
-# ------------------------------------------------------------------------------------------------ environment
-
-_RESOURCE = ("A course resource (data set or model) is not on this computer and could not be fetched — "
-             "probably because you are offline. Fix: connect to the internet once and run "
-             "`course data fetch` (the error below names the resource and the exact command), then check again.")
-_MEMORY = ("The computer ran out of memory. Fix: close other notebooks (JupyterLab: Kernel → Shut Down All "
-           "Kernels) and other programs, use a smaller batch size if you chose one, then check again.")
-_PACKAGE = ("A Python package could not be imported. Fix: run `course doctor` in a terminal: it names what is "
-            "missing and how to install it. If you wrote this import yourself, check its spelling.")
-_SETUP = "The course environment is incomplete. Fix: run `course doctor` and follow the fix it prints."
-_DISK = "The disk is full. Fix: free some space (old files under build/ can go), then check again."
-_TIMEOUT = ("A cell ran longer than the grader allows. Fix: look for a loop that never ends, or training much "
-            "longer than asked (check `epochs`); on a slow computer close other programs and check again.")
-_KERNEL = ("The Python kernel running your notebook crashed: it stopped without a Python error (usually it "
-           "ran out of memory, or a native library crashed). Fix: close other notebooks and check again; if it "
-           "happens again, run your notebook with Kernel → Restart Kernel and Run All Cells to see which cell "
-           "stops it.")
-
-
-def classify_error(ename: str, evalue: str, cell: int | None = None) -> EnvironmentIssue | None:
-    """An :class:`EnvironmentIssue` if a cell's error comes from the machine, else None (the answer's)."""
-    rules = [
-        ({"ResourceUnavailable", "ChecksumMismatch", "ResourceError"}, None, "offline-resource", _RESOURCE),
-        ({"MemoryError", "_ArrayMemoryError", "ResourceExhaustedError"}, None, "out-of-memory", _MEMORY),
-        (None, "OOM when allocating", "out-of-memory", _MEMORY),
-        ({"ModuleNotFoundError", "ImportError"}, None, "missing-package", _PACKAGE),
-        ({"EnvironmentProblem"}, None, "environment", _SETUP),
-        (None, "No space left on device", "disk-full", _DISK),
-        ({"CellTimeoutError", "TimeoutError"}, "timeout", "timeout", _TIMEOUT),
-        ({"DeadKernelError"}, None, "kernel-died", _KERNEL),
-    ]
-    for names, text, kind, advice in rules:
-        if (names is None or ename in names) and (text is None or text.lower() in f"{ename} {evalue}".lower()):
-            return EnvironmentIssue(kind, cell, f"{ename}: {evalue}".strip(), advice)
-    return None
-
-
-def _kernel_failure(log: str) -> EnvironmentIssue | None:
-    """nbgrader gives up on a notebook whose kernel died (or would not stop): an environment issue."""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return EnvironmentIssue("kernel-died", None, "DeadKernelError: the kernel died while running the notebook",
-                                _KERNEL)
-    if "kernel became unresponsive" in log or "UnresponsiveKernelError" in log:
-        return EnvironmentIssue("timeout", None, "UnresponsiveKernelError: the kernel stopped answering", _TIMEOUT)
-    return None
-
-
 # ------------------------------------------------------------------------------------------------ quality
 
 def _image_folder_accuracy(model_dir: str, resource: str, folder: str, validation_split: float, seed: int,
@@ -557,7 +497,7 @@ def _measure_quality(spec: dict, workdir: Path, course: Path) -> QualityResult:
         return q
     cmd = [sys.executable, "-m", "course_lib.grading.selfcheck", "quality", spec["evaluator"], str(model),
            json.dumps(spec["data"])]
-    proc = subprocess.run(cmd, env=grading._env(course), capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, env=nbgrader_env(course), capture_output=True, text=True, timeout=1800)
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
     try:
         out = json.loads(last[0]) if proc.returncode == 0 and last else None

@@ -18,11 +18,11 @@ import numpy as np
 
 from ..annotations import read_voc
 from ..images import open_rgb
+from .tree_patches import TREEPATCH_LABELS, load_tree_patches
 
 __all__ = ["treepatch_classifier", "treepatch_keras", "treecrown_detector", "TREEPATCH_LABELS",
            "DETECTOR_LABELS", "DETECTOR_MEAN", "DETECTOR_STD"]
 
-TREEPATCH_LABELS = ["background", "tree"]
 DETECTOR_LABELS = ["tree"]
 DETECTOR_MEAN, DETECTOR_STD = 127.0, 128.0     # Model Maker's EfficientDet-Lite config (mean_rgb, stddev_rgb)
 
@@ -47,17 +47,6 @@ def treepatch_keras(backbone: str | Path, head: dict[str, np.ndarray] | None = N
     return model
 
 
-def _load_patches(folder: Path, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for k, label in enumerate(TREEPATCH_LABELS):
-        files = sorted((folder / label).glob("*.jpg"))
-        for f in rng.permutation(files)[:per_class]:
-            xs.append(np.asarray(open_rgb(f), dtype=np.float32) / 255.0)
-            ys.append(k)
-    return np.stack(xs), np.array(ys)
-
-
 def treepatch_classifier(out: Path, inputs: dict[str, Path], per_class: int = 300, epochs: int = 60,
                          seed: int = 0) -> None:
     """Generator: train the head on stand-in features, export ``treepatch_classifier.tflite`` (no metadata)."""
@@ -65,7 +54,7 @@ def treepatch_classifier(out: Path, inputs: dict[str, Path], per_class: int = 30
 
     tf.keras.utils.set_random_seed(seed)
     model = treepatch_keras(inputs["mobilenetv2-imagenet-featurevector-standin"] / "savedmodel")
-    x, y = _load_patches(inputs["tree-patches"] / "train", per_class, seed)
+    x, y = load_tree_patches(96, "train", per_class, seed, inputs["tree-patches"], shuffle=False)
     features = tf.keras.Model(model.input, model.get_layer("mobilenetv2_standin").output).predict(x, batch_size=64,
                                                                                                  verbose=0)
     head = tf.keras.Sequential([tf.keras.Input((features.shape[1],)),

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .. import nbgrader_chain as grading
+from ..nbgrader_chain import prepare_course, run_nbgrader
 from ...exceptions import GradingError
 
 __all__ = ["Template", "make_template", "submissions", "digest"]
@@ -34,13 +34,13 @@ def make_template(course: Path, assignment: str, work: Path, cell_timeout: int) 
     if not src.is_dir():
         raise GradingError(f"{src} does not exist: `course grade` grades an assignment of the nbgrader course "
                            f"at {course} (its source/<assignment>/ folder). Check the name or pass --course.")
-    scratch = grading.prepare_course(work / "template", cell_timeout=cell_timeout, source=course / "source")
+    scratch = prepare_course(work / "template", cell_timeout=cell_timeout, source=course / "source")
     for other in (scratch / "source").iterdir():
         if other.name != assignment:
             shutil.rmtree(other)
     startup = scratch / ".ipython" / "profile_default" / "startup"
     shutil.copy(GUARD, startup / "99-course-guard.py")
-    grading._nbgrader(scratch, "generate_assignment", assignment, "--force")
+    run_nbgrader(scratch, "generate_assignment", assignment, "--force")
     t = Template(notebooks={}, grade_cells={}, hidden=[])
     with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}") as gb:
         for nb in gb.find_assignment(assignment).notebooks:

@@ -89,14 +89,7 @@ def resolve(data: str | dict, course: Path) -> Path:
              + (["tree-patches-clean-train/test"] if split == "test" else []))
 def tree_patches(split: str = "test") -> dict[str, np.ndarray]:
     """The ``tree-patches`` split as ``images`` (uint8, 96 px, file order) and ``y`` (0 background, 1 tree)."""
-    from ...pruning import TREEPATCH_LABELS
-    from ...resources import registry
-    from ...images import open_rgb
+    from ...resources.tree_patches import load_tree_patches
 
-    root = registry.fetch("tree-patches") / split
-    xs, ys = [], []
-    for k, label in enumerate(TREEPATCH_LABELS):
-        for f in sorted((root / label).glob("*.jpg")):
-            xs.append(np.asarray(open_rgb(f), dtype=np.uint8))
-            ys.append(k)
-    return {"images": np.stack(xs), "y": np.array(ys, dtype=np.int64)}
+    x, y = load_tree_patches(96, split, shuffle=False, dtype="uint8")
+    return {"images": x, "y": y}

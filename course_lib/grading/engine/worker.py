@@ -36,7 +36,7 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
 
 def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
     """Environment/fault issues from the executed notebook's error outputs, and each graded cell's error."""
-    from ..selfcheck import classify_error
+    from ..diagnosis import classify_error
 
     issues, messages = [], {}
     for k, cell in enumerate(nb.get("cells", []), 1):
