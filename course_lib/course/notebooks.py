@@ -34,6 +34,7 @@ class NotebookResult:
     failing_cell: int | None = None  # execution count ("In [n]") of the failing cell
     cell_index: int | None = None    # 0-based index of that cell in the source notebook
     error: str | None = None
+    failure: dict | None = None      # the fields of a NotebookExecutionError (kind, ename, evalue, ...)
     executed: str | None = None
     html: str | None = None
     figures: list[str] = field(default_factory=list)
@@ -167,6 +168,8 @@ def execute_one(notebook: Path, profile: Profile, out_dir: Path, timeout: int | 
         res.status = "timeout"
         res.failing_cell, res.cell_index = _running_cell(executed)
         res.error = f"exceeded the notebook time limit of {timeout} s (profile {profile.name}); killed"
+        res.failure = {"notebook": rel, "cell_index": res.cell_index, "ename": "NotebookTimeout", "evalue": res.error,
+                       "returncode": proc.returncode, "kind": "timeout"}
     else:
         try:
             outcome = json.loads(result_file.read_text() or "{}")
@@ -175,13 +178,20 @@ def execute_one(notebook: Path, profile: Profile, out_dir: Path, timeout: int | 
         if not outcome:
             outcome = {"status": "failed", "error": f"worker exited {proc.returncode}; see {log}"}
         res.status = outcome["status"]
-        res.error = outcome.get("error")
+        res.error, res.failure = outcome.get("error"), outcome.get("failure")
+        if res.failure is None and res.status != "ok":
+            res.failure = {"notebook": rel, "cell_index": None, "ename": "", "evalue": res.error or "",
+                           "returncode": proc.returncode, "kind": "runner-error"}
+        elif res.failure is not None:
+            res.failure["returncode"] = proc.returncode
         res.failing_cell, res.cell_index = outcome.get("failing_cell"), outcome.get("cell_index")
         if res.status != "ok" and res.cell_index is None and executed.exists():
             res.failing_cell, res.cell_index = _running_cell(executed)
     result_file.unlink(missing_ok=True)
     if res.cell_index is not None and executed.exists():
         res.cell_index = _source_index(executed, res.cell_index)
+        if res.failure is not None:
+            res.failure["cell_index"] = res.cell_index
     if executed.exists():
         try:
             res.html = str(_to_html(executed))

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EnvironmentIssue", "classify_error", "kernel_failure", "RESOURCE", "MEMORY", "PACKAGE", "SETUP", "DISK",
+from ..exceptions import NotebookExecutionError
+
+__all__ = ["EnvironmentIssue", "classify_error", "execution_issue", "RESOURCE", "MEMORY", "PACKAGE", "SETUP", "DISK",
            "TIMEOUT", "KERNEL"]
 
 
@@ -56,11 +58,11 @@ def classify_error(ename: str, evalue: str, cell: int | None = None) -> Environm
     return None
 
 
-def kernel_failure(log: str) -> EnvironmentIssue | None:
-    """nbgrader gives up on a notebook whose kernel died (or would not stop): an environment issue."""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return EnvironmentIssue("kernel-died", None, "DeadKernelError: the kernel died while running the notebook",
-                                KERNEL)
-    if "kernel became unresponsive" in log or "UnresponsiveKernelError" in log:
-        return EnvironmentIssue("timeout", None, "UnresponsiveKernelError: the kernel stopped answering", TIMEOUT)
+def execution_issue(error: NotebookExecutionError) -> EnvironmentIssue | None:
+    """The :class:`EnvironmentIssue` of a notebook that did not run to its end, if the machine stopped it."""
+    if error.kind == "kernel-died":
+        return EnvironmentIssue("kernel-died", error.cell_index, f"{error.ename}: the kernel died while running "
+                                "the notebook", KERNEL)
+    if error.kind == "timeout":
+        return EnvironmentIssue("timeout", error.cell_index, f"{error.ename}: {error.evalue}"[:300], TIMEOUT)
     return None

@@ -16,11 +16,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
 from ..exceptions import GradingError
 from ..paths import build_dir, repo_root
+from .nbgrader_run import read_failures
 
 __all__ = ["assignments", "nbgrader_env", "run_nbgrader", "prepare_course", "release", "submit_samples",
            "autograde", "export", "model_quality", "COURSE_ID"]
@@ -50,9 +52,17 @@ def nbgrader_env(course: Path | None = None) -> dict[str, str]:
 
 
 def run_nbgrader(course: Path, *args: str, timeout: int = 1800) -> str:
-    """``nbgrader ARGS`` in ``course``; its output, or :class:`GradingError` with its stderr."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course, env=nbgrader_env(course), capture_output=True, text=True, timeout=timeout)
+    """``nbgrader ARGS`` in ``course``; its output. A notebook that did not run to its end raises
+    :class:`NotebookExecutionError` (its fields, see :mod:`.nbgrader_run`); any other failure
+    :class:`GradingError` with nbgrader's stderr."""
+    with tempfile.TemporaryDirectory(prefix="nbgrader-run-") as tmp:
+        failures_json = Path(tmp) / "failures.json"
+        cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json), *args]
+        proc = subprocess.run(cmd, cwd=course, env=nbgrader_env(course), capture_output=True, text=True,
+                              timeout=timeout)
+        failures = read_failures(failures_json, proc.returncode) if proc.returncode != 0 else []
+    if failures:
+        raise failures[0]
     if proc.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed in {course} (exit {proc.returncode}):\n"
                            + proc.stderr[-3000:])

@@ -38,10 +38,10 @@ from pathlib import Path
 import yaml
 
 from .nbgrader_chain import COURSE_ID, assignments, autograde, nbgrader_env, prepare_course, run_nbgrader
-from .diagnosis import EnvironmentIssue, classify_error, kernel_failure
+from .diagnosis import EnvironmentIssue, classify_error, execution_issue
 from .progress import working_copy
 from .samples import read_grades
-from ..exceptions import GradingError, NotebookError
+from ..exceptions import GradingError, NotebookError, NotebookExecutionError
 from ..paths import build_dir, repo_root
 
 __all__ = ["TestResult", "EnvironmentIssue", "QualityResult", "CheckReport", "check", "working_copy",
@@ -325,8 +325,8 @@ def check(assignment: str, notebook: str | Path | None = None, *, record: bool =
     died = None
     try:
         autograde(course, assignment)
-    except GradingError as e:
-        died = kernel_failure(str(e))
+    except NotebookExecutionError as e:
+        died = execution_issue(e)
         if died is None:
             raise
     tests, issues = _read_results(course, assignment, source_nb.stem)

@@ -18,6 +18,7 @@ from pathlib import Path
 from ...paths import cache_dir
 from .sandbox import Limits, network_isolation, run_confined
 from .tamper import scan
+from ..nbgrader_run import read_failures
 
 __all__ = ["grade_submission", "STATUS_ORDER"]
 
@@ -156,20 +157,24 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
         "COURSE_GUARD_ALLOW": json.dumps([str(graded_dir), str(home), str(course / ".ipython")]),
         "COURSE_GUARD_LOG": str(log),
     })
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", a, "--student", s, "--force"]
+    failures_json = home / "nbgrader-failures.json"         # why a notebook stopped, as fields
+    cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json),
+           "autograde", a, "--student", s, "--force"]
     rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout)
+    failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
         row["issues"].append({"kind": "notebook-timeout",
                               "detail": f"stopped after the {limits.notebook_timeout} s limit per submission; "
                                         "no points from the notebook's tests"})
     elif rc != 0:
-        if "DeadKernelError" in out or "Kernel died" in out or "kernel died" in out:
+        if any(f.kind == "kernel-died" for f in failures):
             row["issues"].append({"kind": "kernel-died", "detail": "the kernel died (os._exit, a crash or a "
                                   "kill) and nbgrader gave up on the notebook: no points from its tests"})
         elif rc in (-24, 152) or "CPU time limit" in out:
             row["issues"].append({"kind": "cpu-limit", "detail": f"stopped at the {limits.cpu_seconds} s CPU limit"})
         else:
-            row["issues"].append({"kind": "grader-error", "detail": f"nbgrader autograde exit {rc}: {out[-1500:]}"})
+            row["issues"].append({"kind": "grader-error", "detail": f"nbgrader autograde exit {rc}: "
+                                  + ("; ".join(str(f) for f in failures) or out[-1500:])})
 
     tests = _read_scores(course, a, s) if rc is not None else {}
     if rc is not None and rc != 0:
