@@ -36,7 +36,7 @@ def make_template(course: Path, assignment: str, work: Path, cell_timeout: int) 
                            f"at {course} (its source/<assignment>/ folder). Check the name or pass --course.")
     scratch = prepare_course(work / "template", cell_timeout=cell_timeout, source=course / "source")
     for other in (scratch / "source").iterdir():
-        if other.name != assignment:
+        if other.is_dir() and other.name != assignment:      # files beside the folders (a header notebook) stay
             shutil.rmtree(other)
     startup = scratch / ".ipython" / "profile_default" / "startup"
     shutil.copy(GUARD, startup / "99-course-guard.py")
