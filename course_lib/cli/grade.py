@@ -24,6 +24,11 @@ def add_parser(sub) -> None:
     p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per submission (default 1800)")
     p.add_argument("--memory-mb", type=int, default=8192, help="address-space limit (default 8192)")
     p.add_argument("--cpu-seconds", type=int, default=3600, help="CPU-time limit (default 3600)")
+    p.add_argument("--audit", type=int, default=0, metavar="K",
+                   help="re-train K randomly chosen submissions at their own parameters and compare with the model "
+                        "they submitted (assignments whose grading.yaml entries say `source: submitted`); a "
+                        "mismatch is reported, never turned into points")
+    p.add_argument("--audit-seed", type=int, default=0, help="which submissions --audit picks (default 0)")
     p.set_defaults(func=main)
 
 
@@ -39,7 +44,8 @@ def main(args) -> int:
 
     with quiet_terminal("grade") as term:
         report = grade_assignment(args.assignment, course, jobs=args.jobs, scheduler=args.scheduler, limits=limits,
-                                  regrade=args.regrade, quality=spec, students=args.student, progress=term.say)
+                                  regrade=args.regrade, quality=spec, students=args.student,
+                                  audit=args.audit, audit_seed=args.audit_seed, progress=term.say)
         faults = [r for r in report.rows if r["status"] != "ok"]
         for r in faults:
             term.say(f"  {r['student']}: {r['status']}")

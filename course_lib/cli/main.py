@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from ..exceptions import CourseError
-from . import certify, check, data, doctor, grade, lab, notebooks, progress, run, samples
+from . import certify, check, data, doctor, grade, lab, leaderboard, notebooks, progress, run, samples
 
-SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade, certify]
+SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade, leaderboard, certify]
 
 
 def main(argv: list[str] | None = None) -> int:

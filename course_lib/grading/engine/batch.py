@@ -31,13 +31,16 @@ class BatchReport:
 def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler: str | None = None,
                      limits: Limits | None = None, regrade: bool = False, quality: list[dict] | None = None,
                      students: list[str] | None = None, deny: list[str] | None = None,
-                     progress=print) -> BatchReport:
+                     audit: int = 0, audit_seed: int = 0, progress=print) -> BatchReport:
     """Grade ``course/submitted/*/<assignment>/`` and merge into ``course/gradebook.db``.
 
     ``scheduler``: address of a running Dask scheduler; default a LocalCluster of ``jobs`` worker processes.
     ``quality``: the assignment's model-quality entries (:func:`course_lib.grading.engine.quality.load_spec`).
     ``deny``: more folders the student code must not open (the course, its source and the hidden data are
     always denied).
+    ``audit``: re-train this many randomly chosen submissions (``audit_seed``) at their own parameters and
+    compare the re-trained model's quality with the submitted file's (``source: submitted`` entries only);
+    the result is reported in the row, never turned into points.
     """
     t0 = time.monotonic()
     course = Path(course).resolve()
@@ -68,14 +71,21 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
         progress(f"{assignment}: hidden data for model quality (built here, given only to the evaluator)")
         quality, hidden_dirs, withheld = attach_hidden(quality, course)
         deny = [*(deny or []), *hidden_dirs]
+    from .submitted import rerun_parameters, special_files
+
+    overrides = rerun_parameters(quality)
+    audited = _audit_sample(subs, audit, audit_seed) if any(
+        e.get("source") == "submitted" for e in quality or []) else set()
     tasks = []
     for student, folder in subs.items():
         files = read_files(folder)
         d = digest(files)
-        if not regrade and writer.done(student, d):
+        if not regrade and student not in audited and writer.done(student, d):
             report.skipped.append(student)
             continue
         tasks.append({"assignment": assignment, "student": student, "digest": d, "files": files,
+                      "special": special_files(folder), "audit": student in audited,
+                      "rerun_parameters": {} if student in audited else overrides,
                       "template": template["files"], "notebooks": template["notebooks"],
                       "grade_cells": template["grade_cells"], "limits": limits.to_dict(),
                       "deny": [str(course), str(repo_root() / "assignments"), *(deny or [])],
@@ -92,6 +102,13 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     progress(f"{assignment}: {len(report.graded)} graded, {len(report.skipped)} skipped in {report.seconds} s; "
              f"grades: {report.csv}")
     return report
+
+
+def _audit_sample(subs: dict, k: int, seed: int) -> set[str]:
+    """``k`` students chosen at random (seeded: the same ``seed`` picks the same learners)."""
+    import random
+
+    return set(random.Random(seed).sample(sorted(subs), min(k, len(subs)))) if k > 0 else set()
 
 
 def prepare_data(progress=print) -> list[str]:
@@ -146,6 +163,9 @@ def _run(tasks: list[dict], quality: list[dict] | None, writer: Writer, jobs: in
             report.graded.append(row["student"])
             progress(f"  [{k}/{len(tasks)}] {row['student']:28} {row['score']:g}/{row['max_score']:g}  "
                      f"{row['status']}  ({row['seconds']} s)")
+            for q in row.get("quality") or []:
+                if q.get("audit"):
+                    progress(f"      audit {q['model']}: {q['audit']}")
     finally:
         client.close()
         if cluster is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...paths import cache_dir
 from .sandbox import Limits, network_isolation, run_confined
+from .submitted import inject_parameters
 from .tamper import scan
 from ..nbgrader_run import read_failures
 
@@ -25,7 +26,7 @@ __all__ = ["grade_submission", "STATUS_ORDER"]
 # most severe first: the row's status is the most severe of what happened
 STATUS_ORDER = ["grader-error", "invalid-notebook", "missing-notebook", "notebook-timeout", "cpu-limit",
                 "kernel-died", "out-of-memory", "timeout", "exited", "tampered", "model-missing",
-                "model-unloadable"]
+                "model-invalid", "model-unloadable"]
 
 
 def _write_tree(root: Path, files: dict[str, bytes]) -> None:
@@ -131,7 +132,13 @@ def _grade(task: dict, root: Path, row: dict) -> None:
                                             f"{str(e)[:200]}); 0 points"})
             continue
         row["findings"] += scan(nb, ref["cells"], ref["helpers"])
+        if task.get("rerun_parameters") and inject_parameters(nb, task["rerun_parameters"]):
+            path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
         runnable += 1
+    if task.get("quality"):                   # before the kernel: the re-run cannot replace what is graded
+        from .quality import take_submitted
+
+        take_submitted(task, root / "submitted-models", row)
     if runnable:
         _autograde(task, root, course, home, limits, row)
     if task.get("quality"):

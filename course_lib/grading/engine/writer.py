@@ -57,6 +57,9 @@ class Writer:
         fb.mkdir(parents=True, exist_ok=True)
         (fb / f"{a}.html").write_text(feedback_html(row, self.hidden), encoding="utf-8")
         slim = {k: v for k, v in row.items() if k != "autograded"}
+        if row.get("quality"):                  # every graded measurement, for the leaderboard's best
+            with open(self.state / "history.jsonl", "a") as f:
+                f.write(json.dumps({"student": s, "digest": row["digest"], "quality": row["quality"]}) + "\n")
         tmp = self.result_path(s).with_suffix(".tmp")
         tmp.write_text(json.dumps(slim, indent=1))
         os.replace(tmp, self.result_path(s))
@@ -71,7 +74,7 @@ class Writer:
         path = path or self.state / "grades.csv"
         with Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb, open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["assignment", "student_id", "score", "max_score", "status", "issues", "findings"])
+            w.writerow(["assignment", "student_id", "score", "max_score", "status", "issues", "findings", "models"])
             for row in self.rows():
                 try:
                     sub = gb.find_submission(self.assignment, row["student"])
@@ -80,5 +83,16 @@ class Writer:
                     score, max_score = 0.0, row["max_score"]
                 w.writerow([self.assignment, row["student"], f"{score:g}", f"{max_score:g}", row["status"],
                             " | ".join(i["detail"] for i in row["issues"]),
-                            " | ".join(f"{i['kind']}: {i['detail']}" for i in row["findings"])])
+                            " | ".join(f"{i['kind']}: {i['detail']}" for i in row["findings"]),
+                            " | ".join(_model_cell(q) for q in row.get("quality") or [])])
         return path
+
+
+def _model_cell(q: dict) -> str:
+    """One measured model in the CSV: name, source, sha256 of a submitted file, value, audit."""
+    parts = [q["model"], q.get("source", "rerun"), f"{q['metric']}={q['value']}"]
+    if q.get("sha256"):
+        parts.insert(2, f"sha256={q['sha256']}")
+    if q.get("audit"):
+        parts.append(f"audit: {q['audit']}")
+    return " ".join(parts)
