@@ -18,7 +18,7 @@ __all__ = ["full_parameters", "differences", "banner"]
 
 
 def _notebook(stem: str):
-    from .notebooks import discover
+    from .course.notebooks import discover
 
     found = [p for p in discover() if p.stem == stem]
     if not found:
@@ -45,7 +45,7 @@ def _defaults(path) -> dict[str, Any]:
 
 def full_parameters(stem: str, profile: str = "full") -> dict[str, Any]:
     """The parameters a ``profile`` run of notebook ``stem`` gets: the profile's, else the notebook's defaults."""
-    from .profiles import load_profile
+    from .course.profiles import load_profile
 
     values = _defaults(_notebook(stem))
     prof = load_profile(profile)

@@ -222,7 +222,7 @@ def test_a_broken_manifest_fails_validation(tmp_path, breakage, where):
 
 # ----------------------------------------------------------------------------- the grading sandbox
 def test_grading_sandbox_brings_loopback_up_and_keeps_the_network_closed(tmp_path):
-    from course_lib.engine.sandbox import Limits, network_isolation, run_confined
+    from course_lib.grading.engine.sandbox import Limits, network_isolation, run_confined
 
     if not network_isolation().startswith("network namespace"):
         pytest.skip(f"no network namespace on this machine: {network_isolation()}")

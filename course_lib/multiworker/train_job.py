@@ -32,8 +32,8 @@ __all__ = ["load_data", "fashion_cnn", "main"]
 def load_data(name: str, n_train: int, n_test: int, seed: int = 0) -> tuple[tuple, tuple]:
     """``fashion-mnist`` (registry; test = the last ``n_test`` of its 60,000 training images) or ``blobs``."""
     if name == "fashion-mnist":
-        from .. import registry
-        from ..exam_data import read_idx
+        from ..resources import registry
+        from ..exam.data import read_idx
 
         if n_train + n_test > 60000:
             raise ValueError(f"n_train {n_train} + n_test {n_test} > 60,000: the test images would be trained on")
