@@ -47,7 +47,7 @@ def run(seed: int, params: dict, keep: Path | None) -> dict:
     import nbformat
     import papermill as pm
 
-    from course_lib.detection_metrics import heldout_tiles
+    from course_lib.grading.plugins.detection import heldout_tiles
     from course_lib.grading.engine.metrics import get_metric
 
     nb = nbformat.read(SOURCE, as_version=4)

@@ -2,8 +2,8 @@
 import pytest
 
 from course_lib.exceptions import ProfileError
-from course_lib.notebooks import discover
-from course_lib.profiles import load_profile
+from course_lib.course.notebooks import discover
+from course_lib.course.profiles import load_profile
 from course_lib.run_banner import banner, differences, full_parameters
 
 LESSON = "01_hub_transfer_learning"
