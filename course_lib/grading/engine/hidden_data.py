@@ -6,7 +6,7 @@ A spec entry's ``data`` is either a path to an ``.npz`` (relative to the course)
 it in ``withholds`` (``"<resource>/<folder>"``): the engine denies that folder to submissions, and the
 registry leaves it unverified in their kernels (:func:`course_lib.resources.registry.withheld`).
 Built arrays are cached as ``.npz`` under
-``<build>/hidden/`` (a folder the grading engine denies to submissions), keyed by builder and arguments.
+``<build>/hidden/`` (a folder the grading engine denies to submissions), keyed by builder, arguments and the builder's version.
 More builders register from the modules in ``PLUGINS``.
 """
 from __future__ import annotations
@@ -27,16 +27,19 @@ __all__ = ["BUILDERS", "PLUGINS", "hidden_data", "hidden_dir", "resolve", "withh
 
 BUILDERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {}
 WITHHOLDS: dict[str, Callable[..., list[str]]] = {}
+VERSIONS: dict[str, int] = {}
 PLUGINS: list[str] = ["course_lib.exam.quality", "course_lib.grading.plugins.detection"]   # modules that register more builders
 
 
-def hidden_data(name: str, withholds: Callable[..., list[str]] | None = None):
+def hidden_data(name: str, withholds: Callable[..., list[str]] | None = None, version: int = 1):
     """Register ``f(**args) -> dict[str, np.ndarray]`` as the hidden-data builder ``name``.
 
     ``withholds(**args)``: the ``"<resource>/<folder>"`` parts of registered resources the data comes from.
+    ``version``: raise it when the builder's arrays change, so that caches built before are not used.
     """
     def deco(fn):
         BUILDERS[name] = fn
+        VERSIONS[name] = version
         WITHHOLDS[name] = withholds or (lambda **_: [])
         return fn
     return deco
@@ -71,7 +74,8 @@ def resolve(data: str | dict, course: Path) -> Path:
     if name not in BUILDERS:
         raise GradingError(f"the model-quality spec names the hidden-data builder {name!r}; "
                            f"known: {sorted(BUILDERS)} (course_lib/grading/engine/hidden_data.py).")
-    key = hashlib.sha256(json.dumps([name, args], sort_keys=True).encode()).hexdigest()[:16]
+    key_of = [name, args] + ([VERSIONS[name]] if VERSIONS[name] != 1 else [])   # version 1: the keys of before
+    key = hashlib.sha256(json.dumps(key_of, sort_keys=True).encode()).hexdigest()[:16]
     out = hidden_dir() / f"{name}-{key}.npz"
     if not out.is_file():
         arrays = BUILDERS[name](**args)
