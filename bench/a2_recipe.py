@@ -48,7 +48,7 @@ def run(seed: int, params: dict, keep: Path | None) -> dict:
     import papermill as pm
 
     from course_lib.detection_metrics import heldout_tiles
-    from course_lib.engine.metrics import get_metric
+    from course_lib.grading.engine.metrics import get_metric
 
     nb = nbformat.read(SOURCE, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(KERAS_CELL))

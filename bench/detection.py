@@ -85,7 +85,8 @@ def main() -> None:
     import tensorflow as tf
     from tflite_model_maker import object_detector
 
-    from course_lib import detection, detection_data as dd, registry
+    from course_lib import detection, detection_data as dd
+    from course_lib.resources import registry
 
     tf.keras.utils.set_random_seed(args.seed)
     work = tempfile.mkdtemp(prefix="bench-detection-")
@@ -130,7 +131,7 @@ def main() -> None:
                                      ("tower_depth", args.tower_depth), ("taps", args.taps),
                                      ("input_size", args.input_size)) if v is not None}
         if args.backbone == "efficientnet-lite0":   # the same FPN and towers on EfficientNet-Lite0
-            from course_lib.standins import LITE0_VARIABLES, efficientdet_lite0_features
+            from course_lib.resources.standins import LITE0_VARIABLES, efficientdet_lite0_features
 
             if args.taps:
                 ap.error("--taps is for the MobileNetV2 module")
@@ -140,7 +141,7 @@ def main() -> None:
                                         pretrained=which == "pretrained", **rebuild)
             bb = detection.Backbone(str(out / "savedmodel"), LITE0_VARIABLES, (out / "README.txt").read_text())
         elif which == "random" or rebuild:   # random: the same module with MobileNetV2's initial weights
-            from course_lib.standins import efficientdet_mobilenetv2_features
+            from course_lib.resources.standins import efficientdet_mobilenetv2_features
 
             out = Path(work) / f"{which}-module"
             out.mkdir()

@@ -73,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from course_lib import grading
-    from course_lib.engine import Limits, grade_assignment
+    from course_lib.grading.engine import Limits, grade_assignment
     from course_lib.paths import build_dir, repo_root
 
     work = Path(tempfile.mkdtemp(prefix="bench-grade-"))
@@ -84,7 +84,7 @@ def main() -> None:
     plain = _course(work / "plain", subs, args.cell_timeout)
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=plain,
-                          env=grading._env(plain), capture_output=True, text=True)
+                          env=grading.nbgrader_env(plain), capture_output=True, text=True)
     t_plain = time.monotonic() - t0
     print(f"plain nbgrader autograde: {t_plain:.0f} s (exit {proc.returncode})", flush=True)
 

@@ -44,7 +44,8 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from course_lib import export, registry, tta
+    from course_lib import export, tta
+    from course_lib.resources import registry
     from course_lib.hub import build_classifier, feature_extractor, fine_tune, train
     from course_lib.imagedata import augmentation, load_image_folder
 
@@ -86,7 +87,7 @@ def main() -> None:
                                                      include_top=False, pooling="avg")
             inp = tf.keras.Input((info.image_size, info.image_size, 3))
             tf.saved_model.save(tf.keras.Model(inp, base(tf.keras.layers.Rescaling(2.0, -1.0)(inp))), f"{tmp}/random")
-        from course_lib.handles import ResolvedHandle
+        from course_lib.resources.handles import ResolvedHandle
         from course_lib.hub import check_feature_vector
         import tensorflow_hub as hub
 

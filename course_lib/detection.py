@@ -41,8 +41,8 @@ class Backbone:
 
 def backbone(handle: str = STANDIN_HANDLE, offline: bool | None = None) -> Backbone:
     """Resolve a backbone handle. Offline, the kit's ImageNet MobileNetV2 stand-in, with its freeze pattern."""
-    from .handles import resolve_handle
-    from .standins import MOBILENETV2_VARIABLES
+    from .resources.handles import resolve_handle
+    from .resources.standins import MOBILENETV2_VARIABLES
 
     r = resolve_handle(handle, offline=offline)
     kit = r.standin is not None or (r.spec is not None and r.spec.resource is not None)

@@ -10,6 +10,7 @@
      ├── ModelError                 a model that is not what the lesson needs
      │    └── EdgeTPUCompileError   edgetpu_compiler failed, timed out or wrote no model
      ├── NotebookError              a notebook failed, hung or could not be read
+     │    └── NotebookExecutionError  a cell raised, the kernel died or a limit stopped it (fields, as papermill's)
      ├── GradingError               nbgrader chain or expected scores went wrong
      ├── CertificateError           exam rules, keys or gradebook entries for a certificate are missing or wrong
      │    └── VerificationFailed    a certificate failed a check (says which)
@@ -28,6 +29,7 @@ __all__ = [
     "ModelError",
     "EdgeTPUCompileError",
     "NotebookError",
+    "NotebookExecutionError",
     "GradingError",
     "CertificateError",
     "VerificationFailed",
@@ -86,6 +88,40 @@ class EdgeTPUCompileError(ModelError):
 
 class NotebookError(CourseError):
     pass
+
+
+class NotebookExecutionError(NotebookError):
+    """A notebook did not run to its end. Its facts are fields, as in papermill's ``PapermillExecutionError``:
+
+    ``notebook``; ``cell_index`` (0-based, None when unknown); ``ename`` and ``evalue`` (the exception's class
+    name and text); ``returncode`` of the process that ran it (None when it still ran); ``kind``, decided where
+    the exception was caught: ``cell-error`` (a cell raised), ``kernel-died``, ``timeout`` (a cell or the
+    kernel stopped answering within its limit) or ``runner-error`` (the runner itself failed).
+    """
+
+    KINDS = ("cell-error", "kernel-died", "timeout", "runner-error")
+
+    def __init__(self, notebook: str, cell_index: int | None, ename: str, evalue: str, *,
+                 returncode: int | None = None, kind: str = "cell-error", exec_count: int | None = None):
+        self.notebook, self.cell_index, self.exec_count = str(notebook), cell_index, exec_count
+        self.ename, self.evalue, self.returncode, self.kind = ename, evalue, returncode, kind
+        where = f"cell #{cell_index}" if cell_index is not None else "no cell named"
+        fix = {"kernel-died": "The kernel crashed (memory, a native library, os._exit): run the notebook with "
+                              "Restart Kernel and Run All Cells to see which cell stops it.",
+               "timeout": "A cell ran past its time limit: look for a loop that never ends or training longer "
+                          "than asked."}.get(kind, "")
+        super().__init__(f"{notebook}: {kind} at {where}: {ename}: {evalue}".rstrip(": ")
+                         + (f" (exit {returncode})" if returncode is not None else "") + (f". {fix}" if fix else ""))
+
+    def to_dict(self) -> dict:
+        return {"notebook": self.notebook, "cell_index": self.cell_index, "exec_count": self.exec_count,
+                "ename": self.ename, "evalue": self.evalue, "returncode": self.returncode, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: dict, returncode: int | None = None) -> "NotebookExecutionError":
+        return cls(d["notebook"], d.get("cell_index"), d.get("ename", ""), d.get("evalue", ""), kind=d["kind"],
+                   returncode=d.get("returncode") if returncode is None else returncode,
+                   exec_count=d.get("exec_count"))
 
 
 class GradingError(CourseError):

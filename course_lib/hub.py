@@ -12,7 +12,7 @@ import weakref
 from dataclasses import dataclass
 
 from .exceptions import ModelError
-from .handles import ResolvedHandle, resolve_handle
+from .resources.handles import ResolvedHandle, resolve_handle
 
 __all__ = ["FeatureExtractorInfo", "feature_extractor", "check_feature_vector", "build_classifier", "unfreeze",
            "fine_tune", "train", "TqdmProgress"]

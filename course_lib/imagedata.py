@@ -105,7 +105,7 @@ def load_image_folder(source: str | Path, image_size: int, value_range: tuple[fl
     ``source`` is a folder or a registered data set. ``limit_per_class`` keeps at most that many
     training images per class (and a proportional share of the test set): for quick runs.
     """
-    from . import registry
+    from .resources import registry
 
     folder = Path(source)
     if not folder.exists() and str(source) in registry.names():

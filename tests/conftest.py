@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import registry
+from course_lib.resources import registry
 from course_lib.paths import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from course_lib import cascade, edgetpu, registry
+from course_lib import cascade, edgetpu
+from course_lib.resources import registry
 from course_lib.images import open_rgb
 
 HELD_OUT = "2019_YELL_2_541000_4977000_image_crop"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import certificates as C
-from course_lib.certificate_files import read_certificate, verify_any, write_certificate
+from course_lib.exam import certificates as C
+from course_lib.exam.certificate_files import read_certificate, verify_any, write_certificate
 from course_lib.cli.main import main as course
 from course_lib.exceptions import CertificateError, VerificationFailed
 
@@ -229,7 +229,7 @@ def test_rules_tasks_notebooks_and_grader_agree():
     thresholds are the ones assignments/grading.yaml grades with."""
     import re
 
-    from course_lib.engine.quality import load_spec
+    from course_lib.grading.engine.quality import load_spec
 
     rules = C.load_rules(RULES)
     folder = RULES.parent

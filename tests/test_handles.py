@@ -3,9 +3,9 @@ import h5py
 import numpy as np
 import pytest
 
-from course_lib import registry
+from course_lib.resources import registry
 from course_lib.exceptions import ModelError, ResourceUnavailable
-from course_lib.handles import resolve_handle
+from course_lib.resources.handles import resolve_handle
 
 
 def test_registered_handle_resolves_to_the_standin_offline():

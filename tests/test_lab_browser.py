@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import registry
+from course_lib.resources import registry
 from course_lib.exceptions import EnvironmentProblem
 from course_lib.grading import assignments
-from course_lib.lab import LabServer, start_lab
+from course_lib.course.lab import LabServer, start_lab
 from course_lib.paths import build_dir, repo_root
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from course_lib import grading
-from course_lib.notebooks import discover
+from course_lib.course.notebooks import discover
 from course_lib.paths import repo_root
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course_lib import metadata as M
-from course_lib import registry
+from course_lib.resources import registry
 
 LABELS = ["background", "tree"]
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from course_lib.notebooks import discover
+from course_lib.course.notebooks import discover
 from course_lib.paths import repo_root
 
 NOTEBOOKS = discover()

@@ -6,8 +6,8 @@ from dataclasses import replace
 import nbformat
 import pytest
 
-from course_lib.notebooks import execute_one, write_report
-from course_lib.profiles import load_profile
+from course_lib.course.notebooks import execute_one, write_report
+from course_lib.course.profiles import load_profile
 
 from factories import make_notebook
 
@@ -37,6 +37,17 @@ def test_failing_cell_is_named(tmp_path, profile):
     assert r.status == "failed"
     assert r.cell_index == 2 and r.failing_cell == 4   # In[4]: parameters, injected, a = 1, raise
     assert "ValueError: corrupt image x.jpg" in r.error
+    assert r.failure["kind"] == "cell-error" and r.failure["cell_index"] == 2
+    assert (r.failure["ename"], r.failure["evalue"]) == ("ValueError", "corrupt image x.jpg")
+    assert r.failure["returncode"] == 1
+
+
+def test_a_dead_kernel_is_a_field_not_a_message(tmp_path, profile):
+    nb = make_notebook(tmp_path / "src" / "ok.ipynb", "a = 1", "import os\nos._exit(3)", "b = 2")
+    r = execute_one(nb, profile, tmp_path / "out")
+    assert r.status == "failed"
+    assert r.failure["kind"] == "kernel-died" and r.failure["ename"] == "DeadKernelError"
+    assert r.failure["returncode"] == 1
 
 
 def test_hanging_notebook_is_killed_with_its_kernel(tmp_path, profile):

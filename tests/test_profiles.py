@@ -2,8 +2,8 @@
 import pytest
 
 from course_lib.exceptions import ProfileError
-from course_lib.notebooks import discover
-from course_lib.profiles import load_profile, profile_names
+from course_lib.course.notebooks import discover
+from course_lib.course.profiles import load_profile, profile_names
 
 from factories import make_notebook
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from course_lib import quantize, registry
+from course_lib import quantize
+from course_lib.resources import registry
 from course_lib.exceptions import ModelError
 
 

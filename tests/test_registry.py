@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from course_lib import registry
+from course_lib.resources import registry
 from course_lib.exceptions import ChecksumMismatch, ResourceError, ResourceUnavailable, UnknownResource
 
 
@@ -194,7 +194,7 @@ def _red_fraction(path) -> float:
 def test_clean_training_backgrounds_show_no_annotated_crown(tmp_path):
     """tree-patches-clean-train's rule (max_cover=0): no background patch shows any of a box, where the
     registered tree-patches' 20 % lets part of a crown in; tree patches are crowns either way."""
-    from course_lib.generators import tree_patches
+    from course_lib.resources.generators import tree_patches
 
     _painted_scene(tmp_path / "scene")
     red = {}
@@ -222,7 +222,7 @@ def test_clean_train_set_shares_the_held_out_split_byte_for_byte():
 
 def test_the_copy_of_the_held_out_split_is_withheld_with_it():
     """a1's hidden data (the tree_patches builder) denies submissions both copies of the held-out image."""
-    from course_lib.engine import hidden_data
+    from course_lib.grading.engine import hidden_data
 
     assert sorted(hidden_data.withholds({"builder": "tree_patches", "args": {"split": "test"}})) == [
         "tree-patches-clean-train/test", "tree-patches/test"]

@@ -18,7 +18,8 @@ import nbformat
 import pytest
 import yaml
 
-from course_lib import grading, progress, selfcheck
+from course_lib import grading
+from course_lib.grading import progress, selfcheck
 from course_lib.cli.main import main as course_main
 from course_lib.paths import repo_root
 
@@ -101,7 +102,7 @@ def checks(scratch):
         for s in samples:
             nb = SAMPLES / assignment / s / f"{assignment}.ipynb"
             if (assignment, s) == IN_KERNEL:
-                cell = run_in_kernel(f"from course_lib.selfcheck import check\ncheck({assignment!r}, {str(nb)!r})",
+                cell = run_in_kernel(f"from course_lib.grading.selfcheck import check\ncheck({assignment!r}, {str(nb)!r})",
                                      scratch).cells[0]
                 html = next(o["data"]["text/html"] for o in cell.outputs if o.get("output_type") == "execute_result")
                 report = json.loads((scratch / "build" / "selfcheck" / assignment / "report.json").read_text())
@@ -299,7 +300,7 @@ def test_input_errors_say_the_fix(tmp_path, monkeypatch, capsys):
 def test_quality_thresholds_are_the_graders():
     spec_file = yaml.safe_load((ROOT / "assignments" / "selfcheck.yaml").read_text())
     assert "a1_transfer_learning" in spec_file
-    from course_lib.engine.quality import load_spec
+    from course_lib.grading.engine.quality import load_spec
 
     for assignment in spec_file:
         spec = selfcheck.quality_spec(assignment)

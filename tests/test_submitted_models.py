@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from course_lib import grading
-from course_lib.engine import Limits, grade_assignment
-from course_lib.engine.hidden_data import hidden_data
-from course_lib.engine.leaderboard import leaderboard
-from course_lib.engine.quality import load_spec
+from course_lib.grading.engine import Limits, grade_assignment
+from course_lib.grading.engine.hidden_data import hidden_data
+from course_lib.grading.engine.leaderboard import leaderboard
+from course_lib.grading.engine.quality import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "a0_warmup"

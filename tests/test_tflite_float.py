@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import registry
+from course_lib.resources import registry
 from course_lib.exceptions import ModelError
 from course_lib.tflite_float import keras_from_tflite
 

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..certificates import PUBLIC_NAME, default_key_dir, keygen
+    from ..exam.certificates import PUBLIC_NAME, default_key_dir, keygen
     from ..exceptions import CertificateError
     from ..paths import build_dir, repo_root
 
@@ -52,8 +52,8 @@ def main(args) -> int:
 
 
 def _issue(student: str, course: Path, key_dir: Path, out: Path) -> int:
-    from ..certificate_files import write_certificate
-    from ..certificates import PRIVATE_NAME, issue, load_rules, rules_path
+    from ..exam.certificate_files import write_certificate
+    from ..exam.certificates import PRIVATE_NAME, issue, load_rules, rules_path
 
     rules = load_rules(rules_path(course))
     cert = issue(student, course / "gradebook.db", key_dir / PRIVATE_NAME, rules)
@@ -69,7 +69,7 @@ def _issue(student: str, course: Path, key_dir: Path, out: Path) -> int:
 
 
 def _verify(target: str, public_key: Path, register: Path) -> int:
-    from ..certificate_files import verify_any
+    from ..exam.certificate_files import verify_any
     from ..exceptions import VerificationFailed
 
     try:
@@ -88,8 +88,8 @@ def _verify(target: str, public_key: Path, register: Path) -> int:
 def _dashboard(course: Path, out: Path) -> int:
     from nbgrader.api import Gradebook
 
-    from ..certificate_files import dashboard_html
-    from ..certificates import candidate_status, load_rules, rules_path
+    from ..exam.certificate_files import dashboard_html
+    from ..exam.certificates import candidate_status, load_rules, rules_path
     from ..exceptions import CertificateError
 
     rules = load_rules(rules_path(course))

@@ -21,9 +21,11 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     import json
 
-    from ..selfcheck import check
+    from ..grading.selfcheck import check
 
-    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
-    report = check(args.assignment, args.notebook, progress=say)
-    print(json.dumps(report.to_dict(), indent=1) if args.json else "\n" + report.text())
+    from .terminal import quiet_terminal
+
+    with quiet_terminal("check", stream_of_notes=sys.stderr if args.json else None) as term:
+        report = check(args.assignment, args.notebook, progress=lambda m: term.say(m, err=args.json))
+        term.say(json.dumps(report.to_dict(), indent=1) if args.json else "\n" + report.text())
     return 0 if report.status == "passing" else 1

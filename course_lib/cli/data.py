@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from .. import registry
+    from ..resources import registry
     from ..paths import cache_dir
 
     if args.action == "list":

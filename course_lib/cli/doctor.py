@@ -8,7 +8,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..doctor import run_checks
+    from ..course.doctor import run_checks
 
     def show(c) -> None:
         mark = "ok  " if c.ok else ("--  " if not c.required else "FAIL")

@@ -33,18 +33,20 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..engine import Limits, grade_assignment
-    from ..engine.quality import load_spec
+    from ..grading.engine import Limits, grade_assignment
+    from ..grading.engine.quality import load_spec
     from ..paths import repo_root
 
     course = (args.course or repo_root() / "assignments").resolve()
     spec = load_spec(args.assignment, args.quality or repo_root() / "assignments" / "grading.yaml")
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory_mb, args.cpu_seconds)
-    report = grade_assignment(args.assignment, course, jobs=args.jobs, scheduler=args.scheduler, limits=limits,
-                              regrade=args.regrade, quality=spec, students=args.student,
-                              audit=args.audit, audit_seed=args.audit_seed,
-                              progress=lambda m: print(m, flush=True))
-    faults = [r for r in report.rows if r["status"] != "ok"]
-    for r in faults:
-        print(f"  {r['student']}: {r['status']}")
+    from .terminal import quiet_terminal
+
+    with quiet_terminal("grade") as term:
+        report = grade_assignment(args.assignment, course, jobs=args.jobs, scheduler=args.scheduler, limits=limits,
+                                  regrade=args.regrade, quality=spec, students=args.student,
+                                  audit=args.audit, audit_seed=args.audit_seed, progress=term.say)
+        faults = [r for r in report.rows if r["status"] != "ok"]
+        for r in faults:
+            term.say(f"  {r['student']}: {r['status']}")
     return 1 if faults else 0

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..lab import start_lab
+    from ..course.lab import start_lab
 
     role = "instructor" if args.instructor else "learner"
     print(f"course lab: starting JupyterLab for the {role} ...", flush=True)

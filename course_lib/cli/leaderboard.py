@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..engine.leaderboard import leaderboard
+    from ..grading.engine.leaderboard import leaderboard
     from ..paths import repo_root
 
     course = (args.course or repo_root() / "assignments").resolve()

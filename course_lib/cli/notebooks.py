@@ -14,9 +14,9 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     from dataclasses import replace
 
-    from ..notebooks import run_notebooks
+    from ..course.notebooks import run_notebooks
     from ..paths import build_dir
-    from ..profiles import load_profile
+    from ..course.profiles import load_profile
 
     profile = load_profile(args.profile)
     if args.timeout:

@@ -13,7 +13,7 @@ def main(args) -> int:
 
     matplotlib.use("Agg")
     from ..paths import build_dir
-    from ..progress import collect, plot
+    from ..grading.progress import collect, plot
 
     board = collect()
     print(board.text())

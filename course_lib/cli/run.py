@@ -10,7 +10,10 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..mainjob import run
+    from ..course.run import run
 
-    state = run(profile=args.profile, jobs=args.jobs, say=lambda m: print(m, flush=True))
+    from .terminal import quiet_terminal
+
+    with quiet_terminal("run") as term:
+        state = run(profile=args.profile, jobs=args.jobs, say=term.say)
     return 1 if state.failures else 0

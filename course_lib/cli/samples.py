@@ -9,10 +9,14 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..grading import assignments, check_samples
+    from ..grading.nbgrader_chain import assignments
+    from ..grading.samples import check_samples
+
+    from .terminal import quiet_terminal
 
     bad = 0
-    for a in args.assignments or assignments():
-        bad += sum(not g.ok for g in check_samples(a, progress=lambda m: print(m, flush=True)))
-    print("all samples graded as expected" if not bad else f"{bad} sample(s) graded unexpectedly")
+    with quiet_terminal("samples") as term:
+        for a in args.assignments or assignments():
+            bad += sum(not g.ok for g in check_samples(a, progress=term.say))
+        term.say("all samples graded as expected" if not bad else f"{bad} sample(s) graded unexpectedly")
     return 1 if bad else 0

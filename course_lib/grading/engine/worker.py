@@ -1,0 +1,205 @@
+"""Grade one submission in its own confined process tree (runs inside a Dask worker).
+
+``grade_submission(task, quality)`` gets everything as bytes (the assignment's template course, the submission's
+files, hidden data for the model evaluator), so workers need no shared file system; it never raises:
+whatever goes wrong becomes a status of the returned row.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from ...paths import cache_dir
+from .sandbox import Limits, network_isolation, run_confined
+from .submitted import inject_parameters
+from .tamper import scan
+from ..nbgrader_run import read_failures
+
+__all__ = ["grade_submission", "STATUS_ORDER"]
+
+# most severe first: the row's status is the most severe of what happened
+STATUS_ORDER = ["grader-error", "invalid-notebook", "missing-notebook", "notebook-timeout", "cpu-limit",
+                "kernel-died", "out-of-memory", "timeout", "exited", "tampered", "model-missing",
+                "model-invalid", "model-unloadable"]
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
+    """Environment/fault issues from the executed notebook's error outputs, and each graded cell's error."""
+    from ..diagnosis import classify_error
+
+    issues, messages = [], {}
+    for k, cell in enumerate(nb.get("cells", []), 1):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for o in errors:
+            ename, evalue = o.get("ename", ""), o.get("evalue", "")
+            if ename == "SystemExit":
+                issues.append({"kind": "exited", "detail": f"cell {k} called sys.exit({evalue}) or os._exit(); "
+                                                           "the cells after it still ran"})
+            else:
+                issue = classify_error(ename, evalue, k)
+                if issue is not None:
+                    kind = {"kernel-died": "kernel-died", "out-of-memory": "out-of-memory",
+                            "timeout": "timeout"}.get(issue.kind, issue.kind)
+                    issues.append({"kind": kind, "detail": f"cell {k}: {ename}: {evalue}"[:300]})
+        if gid and errors:
+            messages[gid] = f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".strip()[:500]
+    return issues, messages
+
+
+def _read_scores(course: Path, assignment: str, student: str) -> dict[str, list]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    tests: dict[str, list] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return tests
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                if g.max_score:
+                    tests[g.name] = [float(g.auto_score or 0.0), float(g.max_score)]
+    return tests
+
+
+def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
+    """Autograde ``task["student"]``'s submission of ``task["assignment"]``; returns its result row.
+
+    ``quality``: the model-quality entries with their hidden data (:func:`.quality.attach_hidden`).
+    """
+    task = {**task, "quality": quality}
+    t0 = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
+           "issues": [], "findings": [], "tests": {}, "messages": {}, "autograded": {}, "quality": None,
+           "isolation": {"network": network_isolation(), **task["limits"]}}
+    try:
+        _grade(task, root, row)
+    except Exception as e:                                    # the batch must go on: report it
+        row["issues"].append({"kind": "grader-error", "detail": f"{type(e).__name__}: {e}",
+                              "trace": traceback.format_exc()[-2000:]})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    for gid, ref in task["grade_cells"].items():              # every graded cell gets a score
+        row["tests"].setdefault(gid, [0.0, float(ref["max_score"])])
+    row["score"] = sum(s for s, _ in row["tests"].values())
+    row["max_score"] = sum(m for _, m in row["tests"].values())
+    kinds = {i["kind"] for i in row["issues"]} | ({"tampered"} if row["findings"] else set())
+    row["status"] = "; ".join(k for k in STATUS_ORDER if k in kinds) or "ok"
+    row["seconds"] = round(time.monotonic() - t0, 1)
+    return row
+
+
+def _grade(task: dict, root: Path, row: dict) -> None:
+    import nbformat
+
+    a, s = task["assignment"], task["student"]
+    limits = Limits(**task["limits"])
+    home, course = root / "home", root / "course"
+    (home / "tmp").mkdir(parents=True)
+    _write_tree(course, task["template"])
+    sub = course / "submitted" / s / a
+    sub.mkdir(parents=True)
+    _write_tree(sub, task["files"])
+    runnable = 0
+    for name, ref in task["notebooks"].items():
+        path = sub / f"{name}.ipynb"
+        if not path.is_file():
+            row["issues"].append({"kind": "missing-notebook", "detail": f"{name}.ipynb was not submitted (0 points)"})
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            nbformat.validate(nbformat.reads(text, as_version=4))
+            nb = json.loads(text)
+        except Exception as e:
+            path.unlink()                      # nbgrader then scores this notebook 0 and grades the others
+            row["issues"].append({"kind": "invalid-notebook",
+                                  "detail": f"{name}.ipynb is not a valid notebook ({type(e).__name__}: "
+                                            f"{str(e)[:200]}); 0 points"})
+            continue
+        row["findings"] += scan(nb, ref["cells"], ref["helpers"])
+        if task.get("rerun_parameters") and inject_parameters(nb, task["rerun_parameters"]):
+            path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        runnable += 1
+    if task.get("quality"):                   # before the kernel: the re-run cannot replace what is graded
+        from .quality import take_submitted
+
+        take_submitted(task, root / "submitted-models", row)
+    if runnable:
+        _autograde(task, root, course, home, limits, row)
+    if task.get("quality"):
+        from .quality import grade_quality
+
+        grade_quality(task, course / "autograded" / s / a, root / "eval", limits, row)
+
+
+def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: dict) -> None:
+    a, s = task["assignment"], task["student"]
+    graded_dir = course / "autograded" / s / a
+    log = root / "guard.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_GUARD_", "JUPYTER_", "DASK_"))}
+    env.update({
+        "HOME": str(home), "TMPDIR": str(home / "tmp"), "IPYTHONDIR": str(course / ".ipython"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"), "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+        "COURSE_OFFLINE": "1", "COURSE_GRADE_ENGINE": "1",   # grading.model_quality: the engine scores it
+        "COURSE_CACHE": str(cache_dir()), "COURSE_WITHHELD": json.dumps(task.get("withheld", [])),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "COURSE_GUARD_DENY": json.dumps([str(root), *task["deny"]] +      # the worker holds hidden data
+                                         [f"/proc/{os.getpid()}/{f}" for f in ("mem", "environ", "fd", "maps")]),
+        "COURSE_GUARD_ALLOW": json.dumps([str(graded_dir), str(home), str(course / ".ipython")]),
+        "COURSE_GUARD_LOG": str(log),
+    })
+    failures_json = home / "nbgrader-failures.json"         # why a notebook stopped, as fields
+    cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json),
+           "autograde", a, "--student", s, "--force"]
+    rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout)
+    failures = read_failures(failures_json, rc) if rc else []
+    if rc is None:
+        row["issues"].append({"kind": "notebook-timeout",
+                              "detail": f"stopped after the {limits.notebook_timeout} s limit per submission; "
+                                        "no points from the notebook's tests"})
+    elif rc != 0:
+        if any(f.kind == "kernel-died" for f in failures):
+            row["issues"].append({"kind": "kernel-died", "detail": "the kernel died (os._exit, a crash or a "
+                                  "kill) and nbgrader gave up on the notebook: no points from its tests"})
+        elif rc in (-24, 152) or "CPU time limit" in out:
+            row["issues"].append({"kind": "cpu-limit", "detail": f"stopped at the {limits.cpu_seconds} s CPU limit"})
+        else:
+            row["issues"].append({"kind": "grader-error", "detail": f"nbgrader autograde exit {rc}: "
+                                  + ("; ".join(str(f) for f in failures) or out[-1500:])})
+
+    tests = _read_scores(course, a, s) if rc is not None else {}
+    if rc is not None and rc != 0:
+        tests = {g: [0.0, m] for g, (_, m) in tests.items()}    # nbgrader stored nothing trustworthy
+    row["tests"].update(tests)
+    for nb_path in sorted(graded_dir.glob("*.ipynb")) if rc == 0 else []:
+        text = nb_path.read_text(encoding="utf-8")
+        row["autograded"][nb_path.stem] = text
+        issues, messages = _cell_issues(json.loads(text))
+        row["issues"] += issues
+        row["messages"].update(messages)
+    if log.is_file():
+        seen = set()
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                f = json.loads(line)
+            except json.JSONDecodeError:
+                f = {"kind": "guard-log", "detail": line[:200]}
+            if (f.get("kind"), f.get("detail")) not in seen:
+                seen.add((f.get("kind"), f.get("detail")))
+                row["findings"].append(f)

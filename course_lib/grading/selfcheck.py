@@ -1,0 +1,539 @@
+"""Self-study checks: a learner's working copy graded on the public tests only (``course check``).
+
+    report = check("a0_warmup")        # the copy JupyterLab's Assignment List fetched, or pass a path
+    print(report.text())               # in a notebook, `report` shows itself as an HTML table
+    report.status                      # "passing" | "failing" | "environment"
+
+The runner is the grader's (:mod:`course_lib.grading`): ``nbgrader autograde`` in a throwaway course
+whose kernels start with the quiet grading profile. The steps, in this order:
+
+    steps = [public_course, submit, autograde, read_results, measure_quality, write_report, record]
+    # public_course: generate_assignment in a course made from the instructor's source gives the
+    #   release; that release is the *source* of a second course, so its gradebook holds public test
+    #   text only. (autograde overwrites every locked cell with the gradebook's copy: a gradebook made
+    #   from the full source would put the hidden tests back.) Built once per source version, cached.
+    # read_results: a hidden-only test cell is empty in the release, so it "passes" there: it is
+    #   reported as graded by the instructor and never counted in the public points. Errors that come
+    #   from the machine (a resource missing offline, memory, a crashed kernel, a missing package, a
+    #   cell past the time limit) are reported as such, not as a wrong answer.
+    # measure_quality: for an assignment listed in assignments/selfcheck.yaml (hidden model-quality
+    #   tests), the saved model is measured on the public validation split against the grader's
+    #   thresholds, in its own process. Hidden data is never read.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .nbgrader_chain import COURSE_ID, assignments, autograde, nbgrader_env, prepare_course, run_nbgrader
+from .diagnosis import EnvironmentIssue, classify_error, execution_issue
+from .progress import working_copy
+from .samples import read_grades
+from ..exceptions import GradingError, NotebookError, NotebookExecutionError
+from ..paths import build_dir, repo_root
+
+__all__ = ["TestResult", "EnvironmentIssue", "QualityResult", "CheckReport", "check", "working_copy",
+           "public_course", "quality_spec", "classify_error", "STUDENT"]
+
+STUDENT = "me"                      # the learner's id in the throwaway gradebook
+_TEMPLATE_VERSION = "1"             # bump when the public course's layout changes
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class TestResult:
+    """One test cell of the notebook as the learner should see it."""
+
+    grade_id: str
+    points: float
+    score: float | None             # None: a hidden test, not run here
+    status: str                     # passed | failed | hidden | not checked
+    cell: int | None = None         # 1-based position in the notebook (None: the cell is missing)
+    section: str = ""               # the heading above it
+    answer_cell: str | None = None  # the grade id of the answer cell it checks
+    message: str | None = None      # the failing assertion (or why it was not checked)
+
+
+@dataclass
+class QualityResult:
+    """A model-quality check on public data standing in for hidden quality tests."""
+
+    metric: str
+    split: str
+    thresholds: dict[str, float]    # hidden test id -> the value it needs
+    value: float | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None and all(self.value >= t for t in self.thresholds.values())
+
+
+@dataclass
+class CheckReport:
+    assignment: str
+    notebook: str
+    tests: list[TestResult]
+    issues: list[EnvironmentIssue] = field(default_factory=list)
+    quality: QualityResult | None = None
+    seconds: float = 0.0
+    html_path: str | None = None
+    autograded: str | None = None   # the notebook as the runner executed it, with every output
+
+    @property
+    def public(self) -> list[TestResult]:
+        return [t for t in self.tests if t.status != "hidden"]
+
+    @property
+    def score(self) -> float:
+        return sum(t.score or 0.0 for t in self.public)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.public)
+
+    @property
+    def hidden_points(self) -> float:
+        return sum(t.points for t in self.tests if t.status == "hidden")
+
+    @property
+    def failing(self) -> list[str]:
+        return sorted(t.grade_id for t in self.public if t.status != "passed")
+
+    @property
+    def status(self) -> str:
+        if any(t.status == "not checked" for t in self.tests):
+            return "environment"
+        if self.failing or (self.quality is not None and not self.quality.ok):
+            return "failing"
+        return "passing"
+
+    def verdict(self) -> str:
+        if self.status == "environment":
+            return ("Some tests could not be checked because of a problem with this computer, not with your "
+                    "answer: fix it as described above and run the check again.")
+        wrong = [t for t in self.public if t.status == "failed"]
+        if wrong:
+            cells = sorted({t.answer_cell for t in wrong if t.answer_cell})
+            return (f"{len(wrong)} public test(s) fail: your answer needs work"
+                    + (f" in {', '.join(f'`{c}`' for c in cells)}" if cells else "") + ". Fix it and check again.")
+        if self.quality is not None and not self.quality.ok:
+            return ("Every public test passes, but your model does not reach the quality the grader asks for "
+                    "(see above): it would lose those points.")
+        return "Every public test passes."
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(status=self.status, score=self.score, max_score=self.max_score,
+                 hidden_points=self.hidden_points, failing=self.failing)
+        return d
+
+    def summary(self) -> str:
+        passed = sum(t.status == "passed" for t in self.public)
+        hidden = (f"; hidden tests ({self.hidden_points:g} points) are graded by your instructor"
+                  if self.hidden_points else "")
+        return (f"Public tests: {self.score:g}/{self.max_score:g} points ({passed} of {len(self.public)} tests "
+                f"passed){hidden}.")
+
+    def _quality_line(self) -> str:
+        q = self.quality
+        value = f"{q.value:.3f}" if q.value is not None else "not measured"
+        need = ", ".join(f">= {v:g} ({k})" for k, v in q.thresholds.items())
+        return f"Model quality ({q.metric} on the {q.split}): {value}; the grader needs {need}"
+
+    def _detail(self, t: TestResult) -> str:
+        if t.status == "hidden":
+            return "graded by your instructor" + _quality_note(self.quality, t.grade_id)
+        return (t.message or "") if t.status != "passed" else ""
+
+    def text(self) -> str:
+        lines = [f"course check {self.assignment}: {self.notebook}", _PREAMBLE, ""]
+        for i in self.issues:
+            lines += [f"ENVIRONMENT PROBLEM{f' (cell {i.cell})' if i.cell else ''}, not your answer: {i.advice}",
+                      f"    {_first_lines(i.error, 3)}", ""]
+        width = max((len(t.grade_id) for t in self.tests), default=10)
+        for t in self.tests:
+            label = t.status.upper() if t.status in ("failed", "not checked") else t.status
+            lines.append(f"  {label:11} {t.grade_id:{width}}  {_points(t):>7}  {' | '.join(_where(t))}")
+            lines += ["              " + ln for ln in _first_lines(self._detail(t), 6).splitlines()]
+        if self.quality is not None:
+            lines += ["", self._quality_line()] + (["  " + self.quality.note] if self.quality.note else [])
+        lines += ["", self.summary(), self.verdict()]
+        if self.html_path:
+            lines.append(f"Report: {self.html_path}")
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        e = html.escape
+        colour = {"passed": "#2e7d32", "failed": "#c62828", "hidden": "#757575", "not checked": "#ef6c00"}
+        rows = "".join(
+            f"<tr><td style='color:{colour[t.status]};font-weight:bold'>{e(t.status)}</td>"
+            f"<td><code>{e(t.grade_id)}</code></td><td>{e(_points(t))}</td><td>{e(' · '.join(_where(t)))}</td>"
+            f"<td><pre style='margin:0;white-space:pre-wrap'>{e(_first_lines(self._detail(t), 8))}</pre></td></tr>"
+            for t in self.tests)
+        issues = "".join(f"<p style='background:#fff3e0;padding:6px'><b>Environment problem"
+                         f"{f' (cell {i.cell})' if i.cell else ''}, not your answer:</b> {e(i.advice)}<br>"
+                         f"<code>{e(_first_lines(i.error, 3))}</code></p>" for i in self.issues)
+        quality = "" if self.quality is None else \
+            f"<p>{e(self._quality_line())}" + (f"<br>{e(self.quality.note)}" if self.quality.note else "") + "</p>"
+        return (f"<div><h3>course check {e(self.assignment)}</h3><p><code>{e(self.notebook)}</code><br>"
+                f"{e(_PREAMBLE)}</p>{issues}<table><tr><th>result</th><th>test</th><th>points</th><th>where</th>"
+                f"<th>details</th></tr>{rows}</table>{quality}<p>{e(self.summary())}<br><b>{e(self.verdict())}</b>"
+                "</p></div>")
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+
+_PREAMBLE = "Your notebook ran in the grader's runner with the public tests; hidden tests are not run."
+
+
+def _points(t: TestResult) -> str:
+    return f"{t.score:g}/{t.points:g}" if t.score is not None else f"-/{t.points:g}"
+
+
+def _where(t: TestResult) -> list[str]:
+    return ([f"cell {t.cell}" if t.cell else "cell missing"] + ([t.section] if t.section else [])
+            + ([f"checks `{t.answer_cell}`"] if t.answer_cell else []))
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def _source_notebook(assignment: str) -> Path:
+    known = assignments()
+    if assignment not in known:
+        raise GradingError(f"No assignment named {assignment!r}. Known assignments: {', '.join(known)}.")
+    nbs = sorted((repo_root() / "assignments" / "source" / assignment).glob("*.ipynb"))
+    if len(nbs) != 1:
+        raise GradingError(f"assignments/source/{assignment}/ should hold exactly one notebook, holds {len(nbs)}.")
+    return nbs[0]
+
+
+def _read_learner_notebook(assignment: str, notebook: Path | None, answer_ids: set[str]) -> Path:
+    import nbformat
+
+    path = Path(notebook) if notebook else working_copy(assignment)
+    if not path.is_file():
+        if notebook:
+            raise NotebookError(f"{path} does not exist. Pass the path of your {assignment} notebook.")
+        raise NotebookError(
+            f"No working copy of {assignment} at {path}. Fetch it in JupyterLab (`course lab`, then the "
+            f"Assignment List's Fetch button), or pass your notebook's path: "
+            f"`course check {assignment} path/to/{assignment}.ipynb`.")
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as e:
+        raise NotebookError(f"{path} is not a readable notebook ({type(e).__name__}: {_first_lines(str(e), 1)}). "
+                            "Open it in JupyterLab and save it again, or restore it with File → Revert Notebook "
+                            "to Checkpoint.") from e
+    mine = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    missing = sorted(answer_ids - mine)
+    if missing == sorted(answer_ids):
+        raise NotebookError(f"{path} has none of {assignment}'s answer cells: is it the right notebook? Pass your "
+                            f"{assignment} notebook, or fetch it again in JupyterLab's Assignment List.")
+    if missing:
+        raise NotebookError(f"{path} lacks the answer cell(s) {missing} of {assignment} (deleted, or their nbgrader "
+                            "metadata was lost): fetch a fresh copy in JupyterLab's Assignment List (rename yours "
+                            "first) and move your answers into it.")
+    return path
+
+
+def quality_spec(assignment: str) -> dict | None:
+    """The model-quality self-check of ``assignment`` from ``assignments/selfcheck.yaml`` (or None)."""
+    f = repo_root() / "assignments" / "selfcheck.yaml"
+    if not f.is_file():
+        return None
+    spec = (yaml.safe_load(f.read_text()) or {}).get(assignment)
+    if spec is None:
+        return None
+    missing = {"evaluator", "model", "metric", "split", "data", "thresholds"} - set(spec)
+    if missing or spec["evaluator"] not in EVALUATORS:
+        raise GradingError(f"{f}: the entry of {assignment} needs {sorted(missing)} and an evaluator among "
+                           f"{sorted(EVALUATORS)} (has {spec.get('evaluator')!r}).")
+    return spec
+
+
+# ------------------------------------------------------------------------------------------------ the runner
+
+def _fingerprint(source: Path) -> str:
+    from importlib.metadata import version
+
+    h = hashlib.sha256(f"{_TEMPLATE_VERSION} {version('nbgrader')} {COURSE_ID}".encode())
+    startup = Path(__file__).parent / "ipython_profile"
+    for f in sorted(source.rglob("*")) + sorted(startup.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def public_course(assignment: str, course: Path) -> Path:
+    """A fresh throwaway course at ``course`` whose gradebook holds the *release* of ``assignment``."""
+    source = _source_notebook(assignment).parent
+    template = build_dir() / "selfcheck" / "_public" / f"{assignment}-{_fingerprint(source)}"
+    if not (template / "gradebook.db").is_file():
+        template.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{assignment}-", dir=template.parent))
+        try:
+            # generate_assignment adds the assignment to the gradebook itself (its create_assignment option)
+            instructor = prepare_course(work / "instructor")
+            run_nbgrader(instructor, "generate_assignment", assignment, "--force")   # the release
+            public = prepare_course(work / "public", source=instructor / "release")
+            run_nbgrader(public, "generate_assignment", assignment, "--force")       # its gradebook
+            if not (public / "gradebook.db").is_file():
+                raise GradingError(f"generate_assignment wrote no gradebook in {public}")
+            for old in template.parent.glob(f"{assignment}-{'?' * 12}"):     # built from an older source
+                shutil.rmtree(old, ignore_errors=True)
+            (work / "public").rename(template)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if course.exists():
+        shutil.rmtree(course)
+    shutil.copytree(template, course)
+    return course
+
+
+def check(assignment: str, notebook: str | Path | None = None, *, record: bool = True,
+          out_dir: Path | None = None, progress=lambda msg: None) -> CheckReport:
+    """Grade ``notebook`` (default :func:`working_copy`) on the public tests of ``assignment``.
+
+    Writes ``report.html`` and ``report.json`` to ``out_dir`` (default ``<build>/selfcheck/<id>/``)
+    and, with ``record``, the result to the learner's progress (:mod:`course_lib.grading.progress`).
+    """
+    t0 = time.monotonic()
+    source_nb = _source_notebook(assignment)
+    path = _read_learner_notebook(assignment, Path(notebook) if notebook else None, _answer_ids(source_nb))
+    out_dir = Path(out_dir or build_dir() / "selfcheck" / assignment)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"{assignment}: preparing the public tests")
+    course = public_course(assignment, out_dir / "course")
+    dest = course / "submitted" / STUDENT / assignment
+    dest.mkdir(parents=True)
+    shutil.copy(path, dest / f"{source_nb.stem}.ipynb")           # only the notebook: no stale outputs
+    progress(f"{assignment}: running {path.name} with the public tests (a fresh kernel, as the grader does)")
+    died = None
+    try:
+        autograde(course, assignment)
+    except NotebookExecutionError as e:
+        died = execution_issue(e)
+        if died is None:
+            raise
+    tests, issues = _read_results(course, assignment, source_nb.stem)
+    if died is not None:
+        issues.append(died)
+        for t in tests:
+            if t.status != "hidden":
+                t.score, t.status, t.message = 0.0, "not checked", "not checked: the kernel crashed (see above)"
+    report = CheckReport(assignment, str(path), tests, issues)
+    spec = quality_spec(assignment)
+    if spec is not None:
+        progress(f"{assignment}: measuring your model on the public validation split")
+        report.quality = _measure_quality(spec, course / "autograded" / STUDENT / assignment, course)
+    graded = course / "autograded" / STUDENT / assignment / f"{source_nb.stem}.ipynb"
+    report.autograded = str(graded) if graded.is_file() else None
+    report.seconds = round(time.monotonic() - t0, 1)
+    report.html_path = str(out_dir / "report.html")
+    Path(report.html_path).write_text(f"<!doctype html><meta charset='utf-8'><title>course check {assignment}"
+                                      f"</title><body style='font-family:sans-serif'>{report.html()}</body>")
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    if record:
+        from .progress import record_check
+
+        record_check(report)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+def _answer_ids(nb_path: Path) -> set[str]:
+    """The grade ids of the cells a learner writes in (nbgrader's solution cells)."""
+    nb = json.loads(nb_path.read_text())
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def _hidden_only(course: Path, assignment: str, stem: str) -> set[str]:
+    """Test cells the release leaves empty: all their text was hidden."""
+    nb = json.loads((course / "source" / assignment / f"{stem}.ipynb").read_text())
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not "".join(c["source"]).strip()}
+
+
+def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestResult], list[EnvironmentIssue]]:
+    import nbformat
+
+    grades = read_grades(course, assignment).get(STUDENT)
+    scores = grades.tests if grades else {}
+    hidden = _hidden_only(course, assignment, stem)
+    graded = course / "autograded" / STUDENT / assignment / f"{stem}.ipynb"
+    ran = graded.is_file()            # else nbgrader gave up on it (a crashed kernel): positions from the copy,
+    if not ran:                       # whose outputs are the learner's own, not this run's
+        graded = course / "submitted" / STUDENT / assignment / f"{stem}.ipynb"
+    cells = nbformat.read(str(graded), as_version=4).cells
+    tests: dict[str, TestResult] = {}
+    issues: list[EnvironmentIssue] = []
+    section, answer = "", None
+    for k, c in enumerate(cells, 1):
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "markdown":
+            heads = [ln.lstrip("#").strip() for ln in c.source.splitlines() if ln.startswith("#")]
+            section = heads[0] if heads else section
+            continue
+        errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"] if ran else []
+        issue = next((i for i in (classify_error(o["ename"], o.get("evalue", ""), k) for o in errors) if i), None)
+        if issue is not None and not any((i.kind, i.error) == (issue.kind, issue.error) for i in issues):
+            issues.append(issue)          # the same error again later is a consequence, not news
+        if meta.get("solution"):
+            answer = meta.get("grade_id")
+        if not meta.get("grade") or meta.get("grade_id") not in scores:
+            continue
+        gid = meta["grade_id"]
+        score, points = scores[gid]
+        t = TestResult(gid, points, score, "passed" if score >= points else "failed", k, section, answer)
+        if gid in hidden:
+            t.score, t.status = None, "hidden"
+        elif t.status == "failed":
+            t.message = _failure_message(errors, answer) or "the test cell failed"
+            env_cell = max((i.cell for i in issues if i.cell and i.cell < k), default=None)
+            if issue is not None or env_cell is not None:
+                t.status = "not checked"
+                t.message = (t.message if issue is not None else
+                             f"not checked: cell {env_cell} failed because of the environment (see above); "
+                             f"this test's own error was: {_first_lines(t.message, 2)}")
+        tests[gid] = t
+    for gid, (score, points) in scores.items():         # a test cell the learner deleted
+        if gid not in tests:
+            tests[gid] = TestResult(gid, points, None if gid in hidden else score,
+                                    "hidden" if gid in hidden else ("passed" if score >= points else "failed"),
+                                    message="this test cell is missing from your notebook: fetch a fresh copy "
+                                            "and move your answers into it")
+    order = {c.metadata.get("nbgrader", {}).get("grade_id"): k for k, c in enumerate(cells)}
+    return sorted(tests.values(), key=lambda t: order.get(t.grade_id, 1 << 30)), issues
+
+
+def _failure_message(errors: list[dict], answer: str | None = None) -> str | None:
+    """The assertion's message, or the failing line when the assert has none."""
+    if not errors:
+        return None
+    err = errors[-1]
+    ename, evalue = err.get("ename", "Error"), (err.get("evalue") or "").strip()
+    if ename == "NotImplementedError" and not evalue:
+        return ("not answered yet: replace `raise NotImplementedError()` in "
+                + (f"`{answer}`" if answer else "the answer cell above") + " with your code")
+    if evalue:
+        return f"{ename}: {evalue}"
+    for block in err.get("traceback", []):
+        for line in _ANSI.sub("", block).splitlines():
+            if line.lstrip().startswith("---->"):
+                return f"{ename} at: {line.split('---->', 1)[1].strip().lstrip('0123456789').strip()}"
+    return ename
+
+
+def _first_lines(text: str, n: int) -> str:
+    lines = _ANSI.sub("", text or "").strip().splitlines()
+    return "\n".join(lines[:n]) + (" …" if len(lines) > n else "")
+
+
+# ------------------------------------------------------------------------------------------------ quality
+
+def _image_folder_accuracy(model_dir: str, resource: str, folder: str, validation_split: float, seed: int,
+                           scale: float = 255.0, batch_size: int = 32) -> dict:
+    """Accuracy of a saved Keras classifier on the validation subset of a registered image folder: the same
+    files as ``image_dataset_from_directory(..., validation_split, subset="validation", seed)`` in a notebook
+    (with ``shuffle`` on, as by default: the seed shuffles the file list before the split)."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    from ..resources import registry
+
+    model = tf.keras.models.load_model(model_dir, custom_objects={"KerasLayer": hub.KerasLayer}, compile=False)
+    size = tuple(model.input_shape[1:3])
+    ds = tf.keras.utils.image_dataset_from_directory(
+        registry.fetch(resource) / folder, validation_split=validation_split, subset="validation", seed=seed,
+        image_size=size, batch_size=batch_size, label_mode="int", color_mode="rgb", shuffle=True)
+    right = n = 0
+    for x, y in ds:
+        pred = np.argmax(model(tf.cast(x, tf.float32) / scale, training=False).numpy(), axis=-1)
+        right += int(np.sum(pred == y.numpy()))
+        n += int(y.shape[0])
+    return {"value": right / max(n, 1), "n": n}
+
+
+def _tiles_ap50(model_path: str, resource: str, folder: str, start: int = 0, every: int = 1) -> dict:
+    """AP50 of a TFLite detector (Model Maker's export) on every ``every``-th 320-px VOC tile of a registered
+    folder, from ``start``: the grader's own measurement (:func:`course_lib.grading.plugins.detection.tflite_ap`) on public tiles."""
+    from .. import detection_data as dd
+    from ..resources import registry
+    from .plugins.detection import pack, tflite_ap
+
+    root = registry.fetch(resource)
+    label_map = dd.read_label_map(root / "labels.txt")
+    tiles = dd.load_voc(root / folder / "images", root / folder / "annotations", label_map)
+    square = [e for e in tiles.examples if (e.width, e.height) == (320, 320)]    # the tiles, not whole images
+    r = tflite_ap(model_path, pack(square[start::every], label_map))
+    return {"value": r["AP50"], "n": r["n"]}
+
+
+EVALUATORS = {"image_folder_accuracy": _image_folder_accuracy, "tiles_ap50": _tiles_ap50}
+
+
+def _measure_quality(spec: dict, workdir: Path, course: Path) -> QualityResult:
+    q = QualityResult(spec["metric"], spec["split"], {k: float(v) for k, v in spec["thresholds"].items()})
+    model = workdir / spec["model"]
+    if not model.exists():
+        q.note = f"no model saved at {spec['model']}/ when your notebook ran: nothing to measure yet."
+        return q
+    cmd = [sys.executable, "-m", "course_lib.grading.selfcheck", "quality", spec["evaluator"], str(model),
+           json.dumps(spec["data"])]
+    proc = subprocess.run(cmd, env=nbgrader_env(course), capture_output=True, text=True, timeout=1800)
+    last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
+    try:
+        out = json.loads(last[0]) if proc.returncode == 0 and last else None
+    except json.JSONDecodeError:
+        out = None
+    if out is None:
+        err = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        issue = classify_error(err.split(":")[0].split(".")[-1], err)
+        q.note = (f"could not measure the model ({err})" +
+                  (f": {issue.advice}" if issue else ". Does your notebook save the model the assignment asks for?"))
+        return q
+    q.value = float(out["value"])
+    q.note = (f"measured on {out['n']} images of the public training data ({spec['split']}); the grader measures on "
+              "held-out images, which are usually harder, so aim above the thresholds with a margin.")
+    return q
+
+
+def _quality_note(q: QualityResult | None, grade_id: str) -> str:
+    if q is None or grade_id not in q.thresholds:
+        return ""
+    need = q.thresholds[grade_id]
+    if q.value is None:
+        return f" (needs {q.metric} >= {need:g}; your model could not be measured here)"
+    return (f" on held-out data; on the public validation split your model's {q.metric} is {q.value:.3f} "
+            f"(this test needs >= {need:g}: {'reached' if q.value >= need else 'NOT reached'})")
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m course_lib.grading.selfcheck quality EVALUATOR MODEL_DIR DATA_JSON``: prints one JSON line."""
+    if len(argv) != 4 or argv[0] != "quality" or argv[1] not in EVALUATORS:
+        print(_main.__doc__, file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    print(json.dumps(EVALUATORS[argv[1]](argv[2], **json.loads(argv[3]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
