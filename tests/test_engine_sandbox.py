@@ -79,9 +79,10 @@ def _hostile(course: Path, canary: Path, host_port: int) -> dict[str, str]:
         f"_try('sh {p}', lambda: __import__('subprocess').run(['sh', '-c', 'echo >> {p}'], check=True))\n"
         for p in [kit, site / "numpy" / "testing" / "__init__.py", site / "sitecustomize.py", site / "evil.pth",
                   Path(sys.base_prefix) / "lib" / "python3.11" / "usercustomize.py", other, course / "gradebook.db"])
-    writes += (f"_try('python2 {course / 'gradebook.db'}', lambda: __import__('subprocess').run([__import__('sys')"
-               f".executable, '-c', 'import sqlite3; c = sqlite3.connect({str(course / 'gradebook.db')!r}); "
-               f"c.execute(\"update grade set auto_score = 99\"); c.commit()'], check=True))\n")
+    second = (f"import sqlite3; c = sqlite3.connect({str(course / 'gradebook.db')!r}); "
+              "c.execute('update grade set auto_score = 99'); c.commit()")
+    writes += (f"_try('python2 {course / 'gradebook.db'}', lambda: __import__('subprocess').run("
+               f"[__import__('sys').executable, '-c', {second!r}], check=True))\n")
     net = (f"_try('host loopback', lambda: __import__('socket').create_connection(('127.0.0.1', {host_port}), 3))\n"
            "import socket as _s\n_srv = _s.socket(); _srv.bind(('127.0.0.1', 0)); _srv.listen(1)\n"
            "_c = _s.create_connection(_srv.getsockname(), 3); _a, _ = _srv.accept(); _c.sendall(b'hi')\n"
@@ -129,6 +130,7 @@ def batch(tmp_path_factory):
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in watched}
     left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
             if MARK in " ".join(p.info["cmdline"] or []) or SLEEP in " ".join(p.info["cmdline"] or [])]
+    Path("/tmp/sbx-rows.json").write_text(json.dumps([report.rows, left, str(before == after)], default=str))  # DEBUG
     return course, {r["student"]: r for r in report.rows}, before, after, left, report
 
 
@@ -162,7 +164,7 @@ def test_attempts_are_reported_and_the_gradebook_is_intact(batch):
 
     course, rows, *_ = batch
     found = {s: " ".join(f"{f['kind']}: {f['detail']}" for f in r["findings"]) for s, r in rows.items()}
-    for what in ("open", "subprocess.Popen", "ctypes.call_function"):
+    for what in ("open", "subprocess.Popen", "ctypes.dlsym open"):
         assert f"file-access: {what}" in found["reads"], (what, found["reads"])
     assert "secret.txt" in found["reads"] and "gradebook.db" in found["reads"] and f"{A}.ipynb" in found["reads"]
     assert "gradebook.db" in found["writes"]
