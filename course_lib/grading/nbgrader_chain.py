@@ -56,8 +56,8 @@ def run_nbgrader(course: Path, *args: str, timeout: int = 1800, sandbox: bool = 
     :class:`NotebookExecutionError` (its fields, see :mod:`.nbgrader_run`); any other failure
     :class:`GradingError` with nbgrader's stderr.
 
-    ``sandbox``: run it (and so the kernel) in the grading sandbox (:mod:`.engine.sandbox`) seeing ``course``
-    (writable), the resource cache (read-only) and nothing else of this machine's files, where the sandbox starts.
+    ``sandbox``: run it (and so the kernel) in the grading sandbox (:mod:`.engine.sandbox`, no network) seeing
+    ``course`` and the resource cache (writable) and nothing else of this machine's files, where it starts.
     """
     with tempfile.TemporaryDirectory(prefix="nbgrader-run-") as tmp:
         failures_json = Path(tmp) / "failures.json"
@@ -67,7 +67,8 @@ def run_nbgrader(course: Path, *args: str, timeout: int = 1800, sandbox: bool = 
             from .engine.sandbox import Limits, View, run_confined
 
             env.update({"HOME": tmp, "TMPDIR": tmp, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")})
-            view = View(writable=[str(course), tmp], readable=[str(cache_dir())])
+            cache_dir().mkdir(parents=True, exist_ok=True)      # the learner's own cache: their notebook fills it
+            view = View(writable=[str(course), tmp, str(cache_dir())])
             rc, out = run_confined(cmd, cwd=str(course), env=env, limits=Limits(notebook_timeout=timeout),
                                    timeout=timeout, view=view)
             proc = subprocess.CompletedProcess(cmd, -9 if rc is None else rc, out, out)

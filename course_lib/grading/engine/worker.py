@@ -161,7 +161,8 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
     env.update({
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "IPYTHONDIR": str(course / ".ipython"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"), "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+        "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_PATH": str(home / "data"),   # our kernel spec first
+        "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
         "COURSE_OFFLINE": "1", "COURSE_GRADE_ENGINE": "1",   # grading.model_quality: the engine scores it
         "COURSE_CACHE": str(cache_dir()), "COURSE_WITHHELD": json.dumps(task.get("withheld", [])),
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
