@@ -262,5 +262,7 @@ def kernel_argv(course: str, keep: list[str]) -> list[str]:
     args = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", course]
     for p in keep:
         args += ["--bind", p, p]
-    return args + ["--unshare-pid", "--die-with-parent", "--", sys.executable, "-m", "ipykernel_launcher",
-                   "-f", "{connection_file}"]
+    # JPY_PARENT_PID would make ipykernel quit: its parent is now the namespace's init (pid 1); bwrap's
+    # --die-with-parent ends it with nbgrader instead
+    return args + ["--unshare-pid", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--",
+                   sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]

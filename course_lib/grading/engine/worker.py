@@ -179,7 +179,8 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
     if task.get("sandbox", True):             # the kernel: a nested sandbox without the gradebook and nbgrader
         (course / ".ipython").mkdir(exist_ok=True)
         spec = {"argv": kernel_argv(str(course), [str(graded_dir), str(course / ".ipython")]),
-                "display_name": "Python 3 (grading sandbox)", "language": "python"}
+                "display_name": "Python 3 (grading sandbox)", "language": "python",
+                "interrupt_mode": "message"}      # a cell timeout interrupts the kernel, not bwrap
         (home / "data" / "kernels" / "python3").mkdir(parents=True)
         (home / "data" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec))
     view = View(writable=[str(course), str(home), str(log)], readable=[str(cache)],
