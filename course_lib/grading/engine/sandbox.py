@@ -4,7 +4,8 @@ Every run of learner code (the ``nbgrader autograde`` process of a submission an
 model-quality evaluator, ``course check``) goes through :func:`run_confined` with a :class:`View`:
 
 * **files** (``bwrap``, mount namespace): the system (``/usr`` and the ``/bin``, ``/lib*`` links, a few files
-  of ``/etc``), the Python installation, the venv and the kit's ``course_lib`` source are mounted read-only;
+  of ``/etc``), the Python installation, the venv, the kit's ``course_lib`` source and its data (``KIT_DATA``: the
+  registry's manifest, the run profiles) are mounted read-only;
   the view's ``writable`` folders (the submission's working course copy, its HOME) read-write; its
   ``readable`` folders (the resource cache) read-only with its ``hidden`` folders (withheld resources) covered
   by an empty tmpfs; a private tmpfs ``/tmp``. Nothing else exists inside: not the instructor's course, the
@@ -34,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...exceptions import SandboxUnavailable
+from ...paths import repo_root
 
 __all__ = ["Limits", "View", "kill_tree", "network_isolation", "require_sandbox", "run_confined", "sandbox_status",
            "NO_ISOLATION"]
@@ -66,6 +68,7 @@ class View:
 
 _ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts", "localtime",
         "ssl", "ca-certificates", "alternatives", "mime.types", "fonts", "os-release", "host.conf", "gai.conf"]
+KIT_DATA = ["datasets", "ci/params", "requirements"]   # read-only beside course_lib/ (never assignments/)
 _NETNS = ["unshare", "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null || true; exec "$@"', "sh"]
 
 
@@ -92,6 +95,10 @@ def _base_args() -> list[str]:
     prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix), Path(sys.prefix).resolve(), _kit_dir()}
     for p in sorted(prefixes, key=lambda q: len(q.parts)):
         if not any(p != q and q in p.parents for q in prefixes) and not str(p).startswith("/usr/"):
+            args += ["--ro-bind", str(p), str(p)]
+    for rel in KIT_DATA:                                 # the kit's own data (the registry's manifest), no secrets
+        p = repo_root() / rel
+        if p.exists():
             args += ["--ro-bind", str(p), str(p)]
     return args
 
