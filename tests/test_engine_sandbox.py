@@ -1,8 +1,9 @@
 """The grading sandbox against real hostile submissions: real a0 notebooks, real nbgrader, a real 2-worker batch.
 
 Each hostile submission is the a0 reference answer with extra code in an answer cell that tries to escape
-(write the kit or the venv, read withheld data or the gradebook by open(), a subprocess and ctypes, reach the
-host's loopback, fork without end, outlive the kernel, follow a symlink). Every attempt prints ``GOT:`` when
+(write the kit or the venv, unmount what hides withheld data or remount the kit, read withheld data or the
+gradebook by open(), a subprocess and ctypes, reach the host's loopback, fork without end, outlive the kernel,
+follow a symlink). Every attempt prints ``GOT:`` when
 it succeeds and ``NO:`` when refused; the batch must give full points (the attempts are harmless), no
 ``GOT:``, the attempts in the findings, the gradebook and the kit unchanged, and no process left over.
 """
@@ -70,7 +71,11 @@ def _hostile(course: Path, canary: Path, host_port: int) -> dict[str, str]:
     worker_gb = "../../../gradebook.db"
     hidden = [str(canary / "secret.txt"), str(course / "gradebook.db"), str(course / "source" / A / f"{A}.ipynb"),
               str(ROOT / "assignments" / "source" / A / f"{A}.ipynb"), worker_gb]
-    reads = "".join(
+    sp = "__import__('subprocess').run"           # as root: unmount what hides withheld data, remount the kit
+    reads = (f"_try('umount {canary}', lambda: {sp}(['umount', {str(canary)!r}], check=True, capture_output=True))\n"
+             f"_try('remount', lambda: {sp}(['mount', '-o', 'remount,rw,bind', {str(ROOT / 'course_lib')!r}], "
+             "check=True, capture_output=True))\n")
+    reads += "".join(
         f"_try('open {p}', lambda: open({p!r}, 'rb').read(40))\n"
         f"_try('cat {p}', lambda: __import__('subprocess').run(['cat', {p!r}], capture_output=True, check=True).stdout)\n"
         f"_try('ctypes {p}', lambda: {_ctypes_read(p)})\n" for p in hidden)
@@ -149,7 +154,7 @@ def test_hostile_submissions_get_full_points_and_nothing_escapes(batch):
         assert "GOT:" not in out, (s, [line for line in out.splitlines() if "GOT:" in line])
         assert r["isolation"]["sandbox"].startswith("bubblewrap"), r["isolation"]
     assert rows["reference"]["status"] == "ok" and rows["reference"]["findings"] == []
-    assert _outputs(course, "reads").count("NO:") == 15 and _outputs(course, "writes").count("NO:") == 15
+    assert _outputs(course, "reads").count("NO:") == 17 and _outputs(course, "writes").count("NO:") == 15
     assert "LOOPBACK: b'hi'" in _outputs(course, "network") and "NO: host loopback" in _outputs(course, "network")
     assert "SPAWNED" in _outputs(course, "outlive") and "NO: symlink: FileNotFoundError" in _outputs(course, "symlink")
     forked = int(_outputs(course, "forkbomb").split("FORKED:")[1].split()[0])
@@ -184,12 +189,14 @@ def test_sandbox_view_hides_the_machine_and_keeps_its_own_loopback(tmp_path):
              f"print('seen', [os.path.exists(p) for p in ({__file__!r}, {str(tmp_path / 'secret')!r})])\n"
              f"open({str(work / 'ok.txt')!r}, 'w').write('x')\n"
              "try:\n    open('/usr/evil', 'w')\nexcept OSError as e:\n    print('ro', e.errno)\n"
+             "print('caps', [line.split()[1] for line in open('/proc/self/status') if line.startswith('CapEff')])\n"
              f"print('pid', os.getpid())")
     rc, out = run_confined([sys.executable, "-c", probe], cwd=str(work), env=dict(os.environ), limits=Limits(),
                            timeout=120, view=View(writable=[str(work)]))
     assert rc == 0, out
     assert "seen [False, False]" in out and "ro 30" in out and (work / "ok.txt").read_text() == "x"
     assert int(out.split("pid")[1].split()[0]) < 10      # its own PID namespace
+    assert "caps ['0000000000000000']" in out            # no capabilities, even when the grader runs as root
 
 
 def test_course_grade_refuses_without_a_sandbox_and_no_sandbox_marks_the_rows(tmp_path):

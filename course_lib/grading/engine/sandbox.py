@@ -10,6 +10,8 @@ model-quality evaluator, ``course check``) goes through :func:`run_confined` wit
   ``readable`` folders (the resource cache) read-only with its ``hidden`` folders (withheld resources) covered
   by an empty tmpfs; a private tmpfs ``/tmp``. Nothing else exists inside: not the instructor's course, the
   gradebook, the worker's other temporary folders, other learners' work or hidden data;
+* **privileges**: no capabilities (``--cap-drop ALL``: bwrap run as root would otherwise keep them all, and
+  learner code could unmount what hides withheld data); the nested kernel sandbox drops them itself;
 * **processes**: a new PID namespace (when the command ends, everything it started is killed),
   ``--die-with-parent``, ``--new-session`` (no terminal injection), and a process cap: a ``pids`` cgroup
   (as root) or ``RLIMIT_NPROC`` (an unprivileged user), so a fork bomb stops at ``Limits.max_processes``;
@@ -64,6 +66,9 @@ class View:
     writable: list[str] = field(default_factory=list)    # bound read-write at the same path
     readable: list[str] = field(default_factory=list)    # bound read-only at the same path
     hidden: list[str] = field(default_factory=list)      # inside a readable folder: covered by an empty tmpfs
+    # the run starts a nested sandbox (:func:`kernel_argv`) for its learner code: as root, keep the capabilities
+    # that nested bwrap needs (it drops them all for the kernel); otherwise every capability is dropped
+    nests: bool = False
 
 
 _ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts", "localtime",
@@ -114,7 +119,9 @@ def _base_args() -> list[str]:
 
 
 def _bwrap_args(view: View, cwd: str) -> list[str]:
-    args = ["bwrap", *_base_args()]
+    # bwrap run as root keeps every capability by default: learner code could unmount the tmpfs over withheld
+    # data or remount the kit writable. Drop them all (a no-op for an unprivileged user)
+    args = ["bwrap", *_base_args(), *([] if view.nests else ["--cap-drop", "ALL"])]
     for p in view.readable:
         if Path(p).exists():
             args += ["--ro-bind", p, p]
@@ -275,11 +282,12 @@ def kernel_argv(course: str, keep: list[str]) -> list[str]:
     The kernel (learner code) then no longer sees the working ``course`` copy (its gradebook holds the hidden
     tests' source; nbgrader, outside this inner sandbox, needs it) except the ``keep`` folders, nor nbgrader's
     processes (its own PID namespace); it shares nbgrader's network namespace (its loopback) to talk to it.
+    It has no capabilities (as root, the outer run keeps them only to start this one: ``View.nests``).
     """
     args = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", course]
     for p in keep:
         args += ["--bind", p, p]
     # JPY_PARENT_PID would make ipykernel quit: its parent is now the namespace's init (pid 1); bwrap's
     # --die-with-parent ends it with nbgrader instead
-    return args + ["--unshare-pid", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--",
+    return args + ["--unshare-pid", "--die-with-parent", "--cap-drop", "ALL", "--unsetenv", "JPY_PARENT_PID", "--",
                    sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]

@@ -185,7 +185,8 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
         (home / "data" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec))
     view = View(writable=[str(course), str(home), str(log)], readable=[str(cache)],
                 hidden=[str(cache / w) for w in task.get("withheld", [])]
-                + [d for d in task["deny"] if Path(d).is_relative_to(cache)]) if task.get("sandbox", True) else None
+                + [d for d in task["deny"] if Path(d).is_relative_to(cache)],
+                nests=True) if task.get("sandbox", True) else None
     rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
