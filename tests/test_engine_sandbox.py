@@ -214,3 +214,50 @@ def test_course_grade_refuses_without_a_sandbox_and_no_sandbox_marks_the_rows(tm
     assert "graded without isolation" in report.isolation
     with open(report.csv) as f:
         assert [r["isolation"] for r in csv.DictReader(f)] == ["graded without isolation"]
+
+
+def test_evaluator_sandbox_keeps_a_loading_savedmodel_from_host_files(tmp_path):
+    """A SavedModel whose *loading* reads a file (a lookup table initialised from an asset that is a symbolic link
+    to a host file): the graph check cannot see it (no file op in the serving function), so in-process the model
+    reads the file and scores; the sandboxed evaluator does not see that file, and the model gets no points."""
+    import io
+
+    import numpy as np
+    import tensorflow as tf
+
+    from course_lib.grading.engine.quality import evaluate, grade_quality
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("a\nb\n")                   # the model predicts class 1 only if it has read this file
+    (tmp_path / "vocab.txt").write_text("z\n")
+
+    class Reader(tf.Module):
+        def __init__(self, path: str):
+            init = tf.lookup.TextFileInitializer(path, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
+                                                 tf.lookup.TextFileIndex.LINE_NUMBER)
+            self.table = tf.lookup.StaticHashTable(init, -1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def serve(self, x):
+            k = tf.clip_by_value(self.table.lookup(tf.constant("b")), 0, 1)
+            return {"p": tf.one_hot(tf.fill(tf.shape(x)[:1], k), 2) + 0.0 * x}
+
+    graded = tmp_path / "graded"
+    m = Reader(str(tmp_path / "vocab.txt"))
+    tf.saved_model.save(m, str(graded / "model"), signatures={"serving_default": m.serve})
+    asset = graded / "model" / "assets" / "vocab.txt"
+    asset.unlink()
+    asset.symlink_to(secret)
+    data = io.BytesIO()
+    np.savez(data, x=np.zeros((4, 2), "float32"), y=np.ones(4, int))
+    (tmp_path / "data.npz").write_bytes(data.getvalue())
+    assert evaluate("accuracy", graded / "model", tmp_path / "data.npz")["value"] == 1.0   # it does read the file
+
+    spec = {"model": ["model"], "metric": "accuracy", "thresholds": {"t": 0.5}, "margin": 0.0, "source": "rerun",
+            "hidden": data.getvalue()}
+    task = {"quality": [spec], "grade_cells": {"t": {"max_score": 2}}, "sandbox": True}
+    row = {"issues": [], "tests": {}, "messages": {}}
+    grade_quality(task, graded, tmp_path / "eval", Limits(memory_mb=4000, notebook_timeout=300), row)
+    assert row["tests"]["t"] == [0.0, 2]
+    assert [i["kind"] for i in row["issues"]] == ["model-unloadable"], row["issues"]
+    assert row["quality"][0]["value"] is None
