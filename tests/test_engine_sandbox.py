@@ -77,7 +77,7 @@ def _hostile(course: Path, canary: Path, host_port: int) -> dict[str, str]:
              "check=True, capture_output=True))\n")
     reads += "".join(
         f"_try('open {p}', lambda: open({p!r}, 'rb').read(40))\n"
-        f"_try('cat {p}', lambda: __import__('subprocess').run(['cat', {p!r}], capture_output=True, check=True).stdout)\n"
+        f"_try('cat {p}', lambda: {sp}(['cat', {p!r}], capture_output=True, check=True).stdout)\n"
         f"_try('ctypes {p}', lambda: {_ctypes_read(p)})\n" for p in hidden)
     writes = "".join(
         f"_try('append {p}', lambda: open({p!r}, 'a').write('#x'))\n"
