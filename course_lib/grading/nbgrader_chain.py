@@ -66,8 +66,10 @@ def run_nbgrader(course: Path, *args: str, timeout: int = 1800, sandbox: bool = 
         if sandbox and _sandbox_ok():
             from .engine.sandbox import Limits, View, run_confined
 
-            env.update({"HOME": tmp, "TMPDIR": tmp, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")})
-            cache_dir().mkdir(parents=True, exist_ok=True)      # the learner's own cache: their notebook fills it
+            # the learner's own cache (their notebook fills it), named: HOME is a throwaway folder inside
+            cache_dir().mkdir(parents=True, exist_ok=True)
+            env.update({"HOME": tmp, "TMPDIR": tmp, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),
+                        "COURSE_CACHE": str(cache_dir())})
             view = View(writable=[str(course), tmp, str(cache_dir())])
             rc, out = run_confined(cmd, cwd=str(course), env=env, limits=Limits(notebook_timeout=timeout),
                                    timeout=timeout, view=view)
