@@ -1,12 +1,17 @@
 """Grading-engine benchmark: `course grade --jobs 2` vs plain `nbgrader autograde` on the same submissions.
 
     .venv/bin/python bench/grade_engine.py [--n 40] [--jobs 2] [--cell-timeout 30]
+    .venv/bin/python bench/grade_engine.py --sandbox-overhead [--n 20] [--jobs 1]
 
 Makes N submissions of a0_warmup (the five samples in turn: correct, three flawed, blank; plus, when
 N >= 10, one that hangs and one that calls os._exit), grades them once with plain nbgrader autograde
 (one kernel after another, in the grader's process) and once with the engine (Dask LocalCluster of
 ``--jobs`` workers, each submission confined), and prints both wall times, their ratio, and whether
 the well-behaved submissions got identical scores. Results: build/bench/grade_engine.json.
+
+``--sandbox-overhead``: instead, grade the same submissions with the engine twice, in the OS sandbox and with
+``--no-sandbox``, and print the mean seconds per submission of each and their ratio
+(build/bench/sandbox_overhead.json).
 """
 from __future__ import annotations
 
@@ -70,7 +75,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cell-timeout", type=int, default=30)
+    ap.add_argument("--sandbox-overhead", action="store_true")
     args = ap.parse_args()
+    if args.sandbox_overhead:
+        return _overhead(args)
 
     from course_lib import grading
     from course_lib.grading.engine import Limits, grade_assignment
@@ -111,6 +119,36 @@ def main() -> None:
     print(json.dumps(result, indent=1))
     print(f"ratio (course grade --jobs {args.jobs} / nbgrader autograde): {t_engine / t_plain:.2f}; "
           f"well-behaved scores identical: {not differ}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _overhead(args) -> None:
+    """The same submissions graded in the sandbox and without it: seconds per submission, ratio."""
+    from course_lib.grading.engine import Limits, grade_assignment
+    from course_lib.paths import build_dir, repo_root
+
+    work = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
+    shutil.copytree(repo_root() / "assignments" / "samples" / A, work / "samples")
+    subs = {s: p for s, p in _submissions(work, args.n).items() if not s.startswith("bad_")}
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=600, memory_mb=8192, cpu_seconds=1200)
+    result: dict = {"n": len(subs), "jobs": args.jobs, "cpus": os.cpu_count()}
+    for name, sandbox in (("no_sandbox", False), ("sandbox", True)):
+        course = _course(work / name, subs, args.cell_timeout)
+        t0 = time.monotonic()
+        report = grade_assignment(A, course, jobs=args.jobs, limits=limits, sandbox=sandbox,
+                                  progress=lambda m: print(m, flush=True))
+        secs = [r["seconds"] for r in report.rows if r.get("seconds")]
+        result[name] = {"wall_s": round(time.monotonic() - t0, 1), "per_submission_s": round(sum(secs) / len(secs), 2),
+                        "scores": _scores(course), "isolation": report.isolation}
+    result["ratio_sandbox_over_none"] = round(result["sandbox"]["per_submission_s"]
+                                              / result["no_sandbox"]["per_submission_s"], 3)
+    result["identical_scores"] = result["sandbox"]["scores"] == result["no_sandbox"]["scores"]
+    out = build_dir() / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sandbox_overhead.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("sandbox", "no_sandbox")}
+                     | {k: {kk: vv for kk, vv in result[k].items() if kk != "scores"} for k in ("sandbox", "no_sandbox")},
+                     indent=1))
     shutil.rmtree(work, ignore_errors=True)
 
 

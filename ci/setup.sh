@@ -55,6 +55,18 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   fi
 fi
 
+# The grading sandbox (course grade, course check) runs learner code under bubblewrap (Debian package bubblewrap).
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing bubblewrap with apt-get (the grading sandbox)"
+    { apt-get install -y -qq bubblewrap || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; } >/dev/null
+  else
+    echo "setup: the grading sandbox needs bubblewrap. Install it: 'sudo apt-get install bubblewrap'" \
+         "(Debian/Ubuntu) or 'sudo dnf install bubblewrap' (Fedora); without it 'course grade' refuses" \
+         "unless given --no-sandbox." >&2
+  fi
+fi
+
 "$PY" -c 'import tensorflow, tflite_support.metadata_writers, tensorflow_hub, course_lib' 2>/dev/null \
   || { echo "setup: the stack does not import; run: $PY -m course_lib.cli.main doctor" >&2; exit 1; }
 echo "setup: done. Activate with 'source .venv/bin/activate' (or call .venv/bin/course)."

@@ -144,6 +144,25 @@ class EnvironmentProblem(CourseError):
     pass
 
 
+class SandboxUnavailable(GradingError):
+    """Learner code cannot be run in the OS sandbox here: ``reason`` says why, ``fix`` what to do."""
+
+    def __init__(self, reason: str, fix: str):
+        self.reason, self.fix = reason, fix
+        super().__init__(f"the grading sandbox cannot start here: {reason}. Fix: {fix}")
+
+
+class KitModified(GradingError):
+    """Files the grader imports changed during a batch (``changed``: their paths); grades are not exported."""
+
+    def __init__(self, changed: list[str]):
+        self.changed = changed
+        super().__init__(f"the kit or its Python environment changed while grading ({', '.join(changed[:10])}"
+                         f"{' ...' if len(changed) > 10 else ''}): grades are not exported. Reinstall the kit "
+                         "(`bash ci/setup.sh` in a fresh clone), find which submission did it (the rows' findings, "
+                         "the files' times) and grade again.")
+
+
 class CertificateError(CourseError):
     """A certificate cannot be issued or read (rules, keys, gradebook)."""
 

@@ -183,6 +183,7 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     # submissions' kernels may then not read, while registry.fetch("tree-patches") still works for them
     hidden_data("blobs999", withholds=lambda: ["tree-patches/test"])(
         lambda: {"x": x.astype("float32"), "y": y})
+    test_jpg = next((registry.fetch("tree-patches") / "test" / "tree").glob("*.jpg"))    # there on this side
     spec = tmp_path / "grading.yaml"
     spec.write_text(f"{A}:\n  - model: [model.keras, model.tflite]\n    data: {{builder: blobs999}}\n"
                     "    metric: accuracy\n    margin: 0.005\n    thresholds: {test_training_hidden: 0.9}\n")
@@ -192,9 +193,11 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
         "lambda": "import numpy as _np\nm2 = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Lambda(lambda t: t),"
                   " model])\nm2.save('model.keras')",
         "no_model": "pass",
-        "peek": "from course_lib import registry\nfolder = registry.fetch('tree-patches')\ntry:\n"
-                "    open(next((folder / 'test' / 'tree').glob('*.jpg')), 'rb')\n    print('PEEKED')\n"
-                "except PermissionError:\n    print('refused')\nmodel.save('model.keras')",
+        # the sandbox does not mount the withheld folder: it is empty inside, a file known by name is not there
+        "peek": "from course_lib import registry\nfolder = registry.fetch('tree-patches')\n"
+                "print('LISTED', len(list((folder / 'test' / 'tree').glob('*.jpg'))))\ntry:\n"
+                f"    open(folder / 'test' / 'tree' / {test_jpg.name!r}, 'rb')\n    print('PEEKED')\n"
+                "except OSError:\n    print('refused')\nmodel.save('model.keras')",
     }
     for name, code in save.items():
         nb = _nb()
@@ -217,7 +220,7 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     assert any("tree-patches/test" in f["detail"] for f in rows["q_peek"]["findings"])
     peek = json.loads((course / "autograded" / "q_peek" / A / f"{A}.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in peek["cells"] for o in c.get("outputs", []))
-    assert "refused" in printed and "PEEKED" not in printed
+    assert "LISTED 0" in printed and "refused" in printed and "PEEKED" not in printed
     for s in ("q_keras", "q_tflite"):
         assert rows[s]["quality"][0]["value"] >= 0.9 and rows[s]["score"] == 12, rows[s]
     assert "TFLite" in rows["q_tflite"]["quality"][0]["note"] and "safe_mode" in rows["q_keras"]["quality"][0]["note"]

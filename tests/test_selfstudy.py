@@ -21,7 +21,7 @@ import yaml
 from course_lib import grading
 from course_lib.grading import progress, selfcheck
 from course_lib.cli.main import main as course_main
-from course_lib.paths import repo_root
+from course_lib.paths import cache_dir, repo_root
 
 ROOT = repo_root()
 SAMPLES = ROOT / "assignments" / "samples"
@@ -352,3 +352,20 @@ def test_model_quality_without_a_saved_model_says_so(tmp_path):
     r = selfcheck.CheckReport("a1_transfer_learning", "a1.ipynb", [hidden], quality=q)
     assert r.status == "failing" and "Model quality (accuracy on the public validation split" in r.text()
     assert "needs accuracy >= 0.65; your model could not be measured here" in r.text()
+
+
+def test_check_reads_the_learners_cache_where_home_points(scratch):
+    """`course check` runs the notebook in the sandbox with a throwaway HOME; without COURSE_CACHE the learner's
+    cache is ~/.cache/tf-course-kit, and the notebook must still find its resources there (a1 fetches its data and
+    pretrained backbone offline)."""
+    real = cache_dir()
+    if real.parts[-2:] != (".cache", "tf-course-kit"):
+        pytest.skip(f"the cache ({real}) is not at HOME/.cache/tf-course-kit for any HOME")
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_CACHE"}
+    env["HOME"] = str(real.parents[1])
+    nb = SAMPLES / "a1_transfer_learning" / "reference" / "a1_transfer_learning.ipynb"
+    p = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "check", "a1_transfer_learning", str(nb),
+                        "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    report = json.loads(p.stdout)
+    assert p.returncode == 0 and report["issues"] == [], (report["issues"], p.stderr[-2000:])
+    assert {t["grade_id"]: t["status"] for t in report["tests"]}["test_load_datasets"] == "passed"

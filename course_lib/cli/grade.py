@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
                    help="re-train K randomly chosen submissions at their own parameters and compare with the model "
                         "they submitted (assignments whose grading.yaml entries say `source: submitted`); a "
                         "mismatch is reported, never turned into points")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade even where the OS sandbox (bubblewrap) cannot start: learner code then runs with "
+                        "the resource limits only and every row and the CSV say \"graded without isolation\"")
     p.add_argument("--audit-seed", type=int, default=0, help="which submissions --audit picks (default 0)")
     p.set_defaults(func=main)
 
@@ -45,7 +48,8 @@ def main(args) -> int:
     with quiet_terminal("grade") as term:
         report = grade_assignment(args.assignment, course, jobs=args.jobs, scheduler=args.scheduler, limits=limits,
                                   regrade=args.regrade, quality=spec, students=args.student,
-                                  audit=args.audit, audit_seed=args.audit_seed, progress=term.say)
+                                  audit=args.audit, audit_seed=args.audit_seed, sandbox=not args.no_sandbox,
+                                  progress=term.say)
         faults = [r for r in report.rows if r["status"] != "ok"]
         for r in faults:
             term.say(f"  {r['student']}: {r['status']}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 from ..exceptions import GradingError
-from ..paths import build_dir, repo_root
+from ..paths import build_dir, cache_dir, repo_root
 from .nbgrader_run import read_failures
 
 __all__ = ["assignments", "nbgrader_env", "run_nbgrader", "prepare_course", "release", "submit_samples",
@@ -51,22 +51,44 @@ def nbgrader_env(course: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_nbgrader(course: Path, *args: str, timeout: int = 1800) -> str:
+def run_nbgrader(course: Path, *args: str, timeout: int = 1800, sandbox: bool = False) -> str:
     """``nbgrader ARGS`` in ``course``; its output. A notebook that did not run to its end raises
     :class:`NotebookExecutionError` (its fields, see :mod:`.nbgrader_run`); any other failure
-    :class:`GradingError` with nbgrader's stderr."""
+    :class:`GradingError` with nbgrader's stderr.
+
+    ``sandbox``: run it (and so the kernel) in the grading sandbox (:mod:`.engine.sandbox`, no network) seeing
+    ``course`` and the resource cache (writable) and nothing else of this machine's files, where it starts.
+    """
     with tempfile.TemporaryDirectory(prefix="nbgrader-run-") as tmp:
         failures_json = Path(tmp) / "failures.json"
         cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json), *args]
-        proc = subprocess.run(cmd, cwd=course, env=nbgrader_env(course), capture_output=True, text=True,
-                              timeout=timeout)
+        env = nbgrader_env(course)
+        if sandbox and _sandbox_ok():
+            from .engine.sandbox import Limits, View, run_confined
+
+            # the learner's own cache (their notebook fills it), named: HOME is a throwaway folder inside
+            cache_dir().mkdir(parents=True, exist_ok=True)
+            env.update({"HOME": tmp, "TMPDIR": tmp, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),
+                        "COURSE_CACHE": str(cache_dir())})
+            view = View(writable=[str(course), tmp, str(cache_dir())])
+            rc, out = run_confined(cmd, cwd=str(course), env=env, limits=Limits(notebook_timeout=timeout),
+                                   timeout=timeout, view=view)
+            proc = subprocess.CompletedProcess(cmd, -9 if rc is None else rc, out, out)
+        else:
+            proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
         failures = read_failures(failures_json, proc.returncode) if proc.returncode != 0 else []
     if failures:
         raise failures[0]
     if proc.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed in {course} (exit {proc.returncode}):\n"
                            + proc.stderr[-3000:])
-    return proc.stdout + proc.stderr
+    return proc.stdout + (proc.stderr if proc.stderr is not proc.stdout else "")
+
+
+def _sandbox_ok() -> bool:
+    from .engine.sandbox import sandbox_status
+
+    return not sandbox_status().startswith("none")
 
 
 def prepare_course(course: Path | None = None, cell_timeout: int = 600, source: Path | None = None) -> Path:
@@ -113,8 +135,9 @@ def submit_samples(course: Path, assignment: str) -> list[str]:
     return students
 
 
-def autograde(course: Path, assignment: str, timeout: int = 3600) -> str:
-    return run_nbgrader(course, "autograde", assignment, "--force", timeout=timeout)
+def autograde(course: Path, assignment: str, timeout: int = 3600, sandbox: bool = False) -> str:
+    """``nbgrader autograde``; ``sandbox``: in the grading sandbox where it starts (see :func:`run_nbgrader`)."""
+    return run_nbgrader(course, "autograde", assignment, "--force", timeout=timeout, sandbox=sandbox)
 
 
 def export(course: Path) -> Path:

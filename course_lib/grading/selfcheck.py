@@ -324,7 +324,7 @@ def check(assignment: str, notebook: str | Path | None = None, *, record: bool =
     progress(f"{assignment}: running {path.name} with the public tests (a fresh kernel, as the grader does)")
     died = None
     try:
-        autograde(course, assignment)
+        autograde(course, assignment, sandbox=True)     # the learner's machine deserves the sandbox too
     except NotebookExecutionError as e:
         died = execution_issue(e)
         if died is None:

@@ -9,6 +9,7 @@ course's gradebook (:mod:`course_lib.grading.engine.writer`), the per-student fe
 the CSV. Model quality is measured by a separate evaluator process (:mod:`.quality`).
 """
 from .batch import BatchReport, grade_assignment, prepare_data
-from .sandbox import Limits, network_isolation
+from .sandbox import Limits, network_isolation, require_sandbox, sandbox_status
 
-__all__ = ["BatchReport", "grade_assignment", "prepare_data", "Limits", "network_isolation"]
+__all__ = ["BatchReport", "grade_assignment", "prepare_data", "Limits", "network_isolation", "require_sandbox",
+           "sandbox_status"]

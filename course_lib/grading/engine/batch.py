@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...exceptions import CourseError, GradingError
+from ...exceptions import CourseError, GradingError, KitModified
 from ...paths import repo_root
 from .course import check_gradebook, digest, make_template, read_files, submissions
-from .sandbox import Limits, network_isolation
+from . import integrity
+from .sandbox import NO_ISOLATION, Limits, network_isolation, require_sandbox
 from .worker import grade_submission
 from .writer import Writer
 
@@ -31,7 +32,7 @@ class BatchReport:
 def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler: str | None = None,
                      limits: Limits | None = None, regrade: bool = False, quality: list[dict] | None = None,
                      students: list[str] | None = None, deny: list[str] | None = None,
-                     audit: int = 0, audit_seed: int = 0, progress=print) -> BatchReport:
+                     audit: int = 0, audit_seed: int = 0, sandbox: bool = True, progress=print) -> BatchReport:
     """Grade ``course/submitted/*/<assignment>/`` and merge into ``course/gradebook.db``.
 
     ``scheduler``: address of a running Dask scheduler; default a LocalCluster of ``jobs`` worker processes.
@@ -41,11 +42,17 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     ``audit``: re-train this many randomly chosen submissions (``audit_seed``) at their own parameters and
     compare the re-trained model's quality with the submitted file's (``source: submitted`` entries only);
     the result is reported in the row, never turned into points.
+    ``sandbox``: run learner code in the OS sandbox (:mod:`.sandbox`); raises
+    :class:`~course_lib.exceptions.SandboxUnavailable` where it cannot start. ``False``: grade anyway, every
+    row and the CSV marked "graded without isolation".
+    Raises :class:`~course_lib.exceptions.KitModified` (and exports nothing) if the kit or the Python
+    environment changed during the batch.
     """
     t0 = time.monotonic()
     course = Path(course).resolve()
     limits = limits or Limits()
-    report = BatchReport(assignment, isolation=network_isolation())
+    report = BatchReport(assignment, isolation=require_sandbox() if sandbox else
+                         f"{NO_ISOLATION} (limits only; network: {network_isolation()})")
     subs = submissions(course, assignment)
     if students is not None:
         subs = {s: p for s, p in subs.items() if s in students}
@@ -89,13 +96,17 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
                       "template": template["files"], "notebooks": template["notebooks"],
                       "grade_cells": template["grade_cells"], "limits": limits.to_dict(),
                       "deny": [str(course), str(repo_root() / "assignments"), *(deny or [])],
-                      "withheld": withheld})
+                      "withheld": withheld, "sandbox": sandbox})
     progress(f"{assignment}: {len(tasks)} to grade, {len(report.skipped)} already graded (resume); "
              f"isolation: {report.isolation}, memory {limits.memory_mb} MB, CPU {limits.cpu_seconds} s, "
              f"{limits.cell_timeout} s per cell, {limits.notebook_timeout} s per submission")
     if tasks:
         prepare_data(progress)
+        before = integrity.snapshot()
         _run(tasks, quality or None, writer, jobs, scheduler, progress, report)
+        diff = integrity.changed(before, integrity.snapshot())
+        if diff:
+            raise KitModified(diff)
     report.rows = writer.rows()
     report.csv = writer.export_csv()
     report.seconds = round(time.monotonic() - t0, 1)

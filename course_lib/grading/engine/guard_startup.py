@@ -1,11 +1,13 @@
 # IPython startup file of the kernels that run submissions in the grading engine (course_lib.grading.engine).
 # Copied into the worker's profile as 99-course-guard.py; it runs before any student code.
 #
-# 1. File guard: a Python audit hook (it cannot be removed once added) refuses open(), sqlite3.connect()
-#    and file removal/renaming under the denied folders (the grader's working course with its gradebook,
-#    the instructor's course, hidden data), except the submission's own folder and HOME. Each refusal
-#    is appended to the engine's log through a descriptor opened here, and raises PermissionError.
-#    Native code that makes system calls itself is not seen by audit hooks (see course_lib.grading.engine docs).
+# 1. Reporting file guard: access control is the OS sandbox's (course_lib.grading.engine.sandbox: what must
+#    not be read is not mounted). This Python audit hook (it cannot be removed once added) makes attempts
+#    visible in the row's findings: open(), sqlite3.connect() and file removal/renaming under the denied
+#    folders (the grader's working course with its gradebook, the instructor's course, hidden data), except the
+#    submission's own folder and HOME, are logged and refused; subprocesses naming a denied path and ctypes
+#    look-ups of C file functions are logged (the sandbox refuses what they reach). Each entry goes to the engine's log through a descriptor
+#    opened here. Native code that makes system calls itself is not seen here, only stopped by the sandbox.
 # 2. os._exit() called from a cell raises SystemExit instead, like sys.exit(): the kernel survives, so the
 #    tests before and after that cell still earn their points (a kill or a crash still ends the kernel).
 # 3. Test-function guard: before every cell, functions of numpy.testing, tensorflow.debugging and
@@ -34,7 +36,33 @@ def _course_guard() -> None:
     watched = {"open": 0, "sqlite3.connect": 0, "os.remove": 0, "os.rename": 0, "os.rmdir": 0,
                "shutil.rmtree": 0, "os.truncate": 0, "os.chmod": 0, "shutil.copyfile": 0}
 
+    spawns = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn"}
+
+    def mentions(args) -> str:
+        for a in args if isinstance(args, (list, tuple)) else [args]:
+            if isinstance(a, (list, tuple)):
+                hit = mentions(a)
+                if hit:
+                    return hit
+            elif isinstance(a, (str, bytes)):
+                text = a.decode(errors="replace") if isinstance(a, bytes) else a
+                if any(r in text for r in deny) and not any(r in text for r in allow):
+                    return text[:200]
+        return ""
+
+    native = {"open", "open64", "openat", "openat64", "fopen", "fopen64", "creat", "unlink", "rename", "link",
+              "symlink", "syscall", "execve"}
+
     def hook(event: str, args: tuple) -> None:
+        if event == "ctypes.dlsym" and len(args) > 1 and args[1] in native:
+            report("file-access", f"ctypes.dlsym {args[1]} (a C file function called from Python: the sandbox "
+                                  "decides what it reaches)")
+            return
+        if event in spawns:                   # the OS sandbox refuses it; the attempt is reported
+            hit = mentions(args)
+            if hit:
+                report("file-access", f"{event} {hit}")
+            return
         if event not in watched or not args:
             return
         target = args[0]

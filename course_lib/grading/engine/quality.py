@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from ...exceptions import GradingError
-from .sandbox import Limits, run_confined
+from .sandbox import Limits, View, run_confined
 
 __all__ = ["load_spec", "attach_hidden", "take_submitted", "grade_quality", "evaluate"]
 
@@ -109,18 +109,28 @@ def grade_quality(task: dict, graded_dir: Path, work: Path, limits: Limits, row:
         _grade_entry(task, k, spec, graded_dir, work / str(k), limits, row)
 
 
-def _measure(spec: dict, found: Path, work: Path, limits: Limits) -> tuple[dict | None, str]:
-    """Run the evaluator on a copy of ``found``: (its result, or None; the last line it printed)."""
+def _sandboxed(task: dict) -> bool:
+    return task.get("sandbox", True)
+
+
+def _measure(spec: dict, found: Path, work: Path, limits: Limits, sandbox: bool = True) -> tuple[dict | None, str]:
+    """Run the evaluator on a copy of ``found``: (its result, or None; the last line it printed).
+
+    In the sandbox it sees the model copy and its work folder (writable) and the hidden data (read-only) only."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     model = work / found.name
-    (shutil.copytree if found.is_dir() else shutil.copy)(found, model)
+    (shutil.copytree if found.is_dir() else shutil.copy)(found, model, **({"symlinks": True} if found.is_dir() else
+                                                                          {"follow_symlinks": False}))
     cmd = [sys.executable, "-m", "course_lib.grading.engine.quality", spec["metric"], str(model)]
+    hidden = work.with_name(work.name + "-hidden.npz")
     if spec.get("hidden") is not None:
-        (work / "hidden.npz").write_bytes(spec["hidden"])
-        cmd.append(str(work / "hidden.npz"))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(work), "CUDA_VISIBLE_DEVICES": ""}
-    rc, out = run_confined(cmd, cwd=str(work), env=env, limits=limits, timeout=limits.notebook_timeout)
+        hidden.write_bytes(spec["hidden"])
+        cmd.append(str(hidden))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(work), "TMPDIR": str(work),
+           "CUDA_VISIBLE_DEVICES": ""}
+    view = View(writable=[str(work)], readable=[str(hidden)] if hidden.exists() else []) if sandbox else None
+    rc, out = run_confined(cmd, cwd=str(work), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
     try:
         res = json.loads(out.strip().splitlines()[-1]) if rc == 0 else None
     except (IndexError, json.JSONDecodeError):
@@ -155,7 +165,7 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
                                   "after the notebook ran: 0 points for its quality"})
             q["note"] = "no model saved"
     if found is not None:
-        res, last = _measure(spec, found, work, limits)
+        res, last = _measure(spec, found, work, limits, _sandboxed(task))
         if res is None:
             row["issues"].append({"kind": "model-unloadable", "detail": f"{found.name} could not be loaded safely "
                                   f"or evaluated ({last}): 0 points for its quality"})
@@ -164,7 +174,7 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
             value = q["value"] = round(float(res["value"]), 4)
             q["note"] = f"{res['n']} held-out examples, {res['format']}" + (" (submitted file)" if source == "submitted" else "")
     if source == "submitted" and task.get("audit"):
-        _audit(spec, q, rerun, work.with_name(work.name + "-audit"), limits)
+        _audit(spec, q, rerun, work.with_name(work.name + "-audit"), limits, _sandboxed(task))
     for gid, need in spec["thresholds"].items():
         points = task["grade_cells"][gid]["max_score"]
         ok = value is not None and m.passes(value, float(need), float(spec["margin"]))
@@ -174,10 +184,10 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
                                 if value is not None else q["note"])
 
 
-def _audit(spec: dict, q: dict, retrained: Path | None, work: Path, limits: Limits) -> None:
+def _audit(spec: dict, q: dict, retrained: Path | None, work: Path, limits: Limits, sandbox: bool = True) -> None:
     """Measure the model the audit re-run trained at the learner's own parameters; never changes points."""
     tol = float(spec.get("audit_tolerance", 0.0))
-    res = _measure(spec, retrained, work, limits)[0] if retrained is not None else None
+    res = _measure(spec, retrained, work, limits, sandbox)[0] if retrained is not None else None
     q["retrained_value"] = None if res is None else round(float(res["value"]), 4)
     if q["retrained_value"] is None or q["value"] is None:
         q["audit"] = "no re-trained model" if q["retrained_value"] is None else "no submitted model"

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from ...paths import cache_dir
-from .sandbox import Limits, network_isolation, run_confined
+from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, run_confined, sandbox_status
 from .submitted import inject_parameters
 from .tamper import scan
 from ..nbgrader_run import read_failures
@@ -86,7 +86,9 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
            "issues": [], "findings": [], "tests": {}, "messages": {}, "autograded": {}, "quality": None,
-           "isolation": {"network": network_isolation(), **task["limits"]}}
+           "isolation": {"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
+                         "network": "new network namespace (loopback only)" if task.get("sandbox", True)
+                         else network_isolation(), **task["limits"]}}
     try:
         _grade(task, root, row)
     except Exception as e:                                    # the batch must go on: report it
@@ -115,6 +117,10 @@ def _grade(task: dict, root: Path, row: dict) -> None:
     sub = course / "submitted" / s / a
     sub.mkdir(parents=True)
     _write_tree(sub, task["files"])
+    models = {n for e in task.get("quality") or [] for n in e["model"]}      # reported by the quality check
+    for rel, what in task.get("special", {}).items():
+        if rel.split("/")[0] not in models:
+            row["findings"].append({"kind": "special-file", "detail": f"{rel} is {what}: not given to the grader"})
     runnable = 0
     for name, ref in task["notebooks"].items():
         path = sub / f"{name}.ipynb"
@@ -155,7 +161,8 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
     env.update({
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "IPYTHONDIR": str(course / ".ipython"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"), "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+        "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_PATH": str(home / "data"),   # our kernel spec first
+        "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
         "COURSE_OFFLINE": "1", "COURSE_GRADE_ENGINE": "1",   # grading.model_quality: the engine scores it
         "COURSE_CACHE": str(cache_dir()), "COURSE_WITHHELD": json.dumps(task.get("withheld", [])),
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
@@ -167,7 +174,20 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
     failures_json = home / "nbgrader-failures.json"         # why a notebook stopped, as fields
     cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json),
            "autograde", a, "--student", s, "--force"]
-    rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout)
+    log.touch()
+    cache = cache_dir()
+    if task.get("sandbox", True):             # the kernel: a nested sandbox without the gradebook and nbgrader
+        (course / ".ipython").mkdir(exist_ok=True)
+        spec = {"argv": kernel_argv(str(course), [str(graded_dir), str(course / ".ipython")]),
+                "display_name": "Python 3 (grading sandbox)", "language": "python",
+                "interrupt_mode": "message"}      # a cell timeout interrupts the kernel, not bwrap
+        (home / "data" / "kernels" / "python3").mkdir(parents=True)
+        (home / "data" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec))
+    view = View(writable=[str(course), str(home), str(log)], readable=[str(cache)],
+                hidden=[str(cache / w) for w in task.get("withheld", [])]
+                + [d for d in task["deny"] if Path(d).is_relative_to(cache)],
+                nests=True) if task.get("sandbox", True) else None
+    rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
         row["issues"].append({"kind": "notebook-timeout",

@@ -74,7 +74,8 @@ class Writer:
         path = path or self.state / "grades.csv"
         with Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb, open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["assignment", "student_id", "score", "max_score", "status", "issues", "findings", "models"])
+            w.writerow(["assignment", "student_id", "score", "max_score", "status", "issues", "findings", "models",
+                        "isolation"])
             for row in self.rows():
                 try:
                     sub = gb.find_submission(self.assignment, row["student"])
@@ -84,7 +85,8 @@ class Writer:
                 w.writerow([self.assignment, row["student"], f"{score:g}", f"{max_score:g}", row["status"],
                             " | ".join(i["detail"] for i in row["issues"]),
                             " | ".join(f"{i['kind']}: {i['detail']}" for i in row["findings"]),
-                            " | ".join(_model_cell(q) for q in row.get("quality") or [])])
+                            " | ".join(_model_cell(q) for q in row.get("quality") or []),
+                            (row.get("isolation") or {}).get("sandbox", "")])
         return path
 
 
