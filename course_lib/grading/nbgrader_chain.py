@@ -108,6 +108,9 @@ def prepare_course(course: Path | None = None, cell_timeout: int = 600, source: 
         "c.CourseDirectory.root = __import__('os').path.dirname(__file__)\n"
         f"c.Execute.timeout = {cell_timeout}\n"
         f"c.ExecutePreprocessor.timeout = {cell_timeout}\n"
+        # after a cell's reply, how long its output may take (nbclient's 4 s): a kernel interrupted at a cell
+        # timeout, in the sandbox by message, can take longer on a loaded machine; nbgrader raises on it
+        "c.Execute.iopub_timeout = 30\n"
         "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()'}\n")
     return course
 
