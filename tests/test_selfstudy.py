@@ -297,22 +297,46 @@ def test_input_errors_say_the_fix(tmp_path, monkeypatch, capsys):
     assert course_main(["check", "a0_warmup", str(other)]) == 2 and "right notebook" in capsys.readouterr().err
 
 
-def test_quality_thresholds_are_the_graders():
-    spec_file = yaml.safe_load((ROOT / "assignments" / "selfcheck.yaml").read_text())
-    assert "a1_transfer_learning" in spec_file
+def test_quality_self_check_uses_the_graders_entry_on_public_data():
+    """One quality system: `course check` reads the grader's own grading.yaml entry (model, metric, thresholds)
+    and measures on its `public` data, which is never data the grader withholds."""
+    from course_lib.grading.engine.hidden_data import withholds
     from course_lib.grading.engine.quality import load_spec
 
-    for assignment in spec_file:
-        spec = selfcheck.quality_spec(assignment)
+    spec = yaml.safe_load((ROOT / "assignments" / "grading.yaml").read_text())
+    checked = [a for a in spec if selfcheck.quality_entry(a) is not None]
+    assert {"a1_transfer_learning", "a2_object_detection"} <= set(checked)
+    for assignment in checked:
+        entry = selfcheck.quality_entry(assignment)
+        assert entry in load_spec(assignment, ROOT / "assignments" / "grading.yaml")
         cells = source_cells(assignment)
-        graders = {g: float(v) for e in load_spec(assignment, ROOT / "assignments" / "grading.yaml")
-                   for g, v in e["thresholds"].items()}
-        for gid, threshold in spec["thresholds"].items():
+        for gid, threshold in entry["thresholds"].items():
             assert gid in hidden_only(assignment), f"{gid} should be a hidden test of {assignment}"
-            assert graders[gid] == threshold, f"grading.yaml needs {graders[gid]} for {gid}, selfcheck.yaml {threshold}"
             said = {float(x) for x in re.findall(r">=\s*([0-9.]+)", "".join(cells[gid]["source"]))}
             assert said == {threshold}, f"{gid}'s cell announces {said}, the grader needs {threshold}"
-        assert spec["data"].get("folder") != "test", "the held-out split is the grader's"
+        public = entry["public"]["data"]
+        assert not withholds(public), f"{assignment}'s public data is withheld from learners"
+        assert public != entry["data"] and (public.get("args") or {}).get("folder") != "test"
+
+
+def test_public_split_is_the_notebooks_validation_split():
+    """a1's public data holds exactly the files of the notebook's `image_dataset_from_directory(validation_split=0.2,
+    subset="validation", seed=0)` (compared as a set: the dataset reshuffles its order on every pass)."""
+    import hashlib
+
+    import numpy as np
+    import tensorflow as tf
+
+    from course_lib.grading.engine.hidden_data import resolve
+    from course_lib.resources import registry
+
+    data = np.load(resolve(selfcheck.quality_entry("a1_transfer_learning")["public"]["data"], ROOT))
+    ds = tf.keras.utils.image_dataset_from_directory(registry.fetch("tree-patches") / "train", validation_split=0.2,
+                                                     subset="validation", seed=0, image_size=(96, 96))
+    def key(img, label):
+        return hashlib.md5(np.clip(np.round(img), 0, 255).astype("uint8").tobytes()).hexdigest(), int(label)
+    notebook = sorted(key(i, l) for x, y in ds for i, l in zip(x.numpy(), y.numpy()))
+    assert len(notebook) == 268 and sorted(map(key, data["images"], data["y"])) == notebook
 
 
 def test_lesson_status_comes_from_the_notebook_and_is_kept(tmp_path, monkeypatch):
@@ -344,9 +368,7 @@ def test_lesson_status_comes_from_the_notebook_and_is_kept(tmp_path, monkeypatch
 
 
 def test_model_quality_without_a_saved_model_says_so(tmp_path):
-    # the measured path (a saved model on the public validation split) runs by hand: a1 takes minutes
-    spec = selfcheck.quality_spec("a1_transfer_learning")
-    q = selfcheck._measure_quality(spec, tmp_path, tmp_path)
+    q = selfcheck._measure_quality(selfcheck.quality_entry("a1_transfer_learning"), tmp_path, tmp_path)
     assert q.value is None and not q.ok and "no model saved at a1_model/" in q.note
     hidden = selfcheck.TestResult("test_quality_065", 3.0, None, "hidden", 18)
     r = selfcheck.CheckReport("a1_transfer_learning", "a1.ipynb", [hidden], quality=q)
@@ -369,3 +391,14 @@ def test_check_reads_the_learners_cache_where_home_points(scratch):
     report = json.loads(p.stdout)
     assert p.returncode == 0 and report["issues"] == [], (report["issues"], p.stderr[-2000:])
     assert {t["grade_id"]: t["status"] for t in report["tests"]}["test_load_datasets"] == "passed"
+
+
+def test_model_quality_is_the_graders_measurement_on_public_tiles(tmp_path):
+    """a2's self-check measures the learner's int8 detector with the grader's evaluator (sandboxed) on 15 public
+    training tiles: the reference file clears both thresholds there, the one-epoch file neither."""
+    entry = selfcheck.quality_entry("a2_object_detection")
+    got = {s: selfcheck._measure_quality(entry, SAMPLES / "a2_object_detection" / s, tmp_path / s)
+           for s in ("reference", "flaw_one_epoch")}
+    ref, weak = got["reference"], got["flaw_one_epoch"]
+    assert ref.ok and ref.value > 0.25 and "15 examples of the public data" in ref.note and "TFLite" in ref.note
+    assert weak.value is not None and weak.value < 0.05 and not weak.ok

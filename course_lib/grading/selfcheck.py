@@ -16,28 +16,25 @@ whose kernels start with the quiet grading profile. The steps, in this order:
     #   reported as graded by the instructor and never counted in the public points. Errors that come
     #   from the machine (a resource missing offline, memory, a crashed kernel, a missing package, a
     #   cell past the time limit) are reported as such, not as a wrong answer.
-    # measure_quality: for an assignment listed in assignments/selfcheck.yaml (hidden model-quality
-    #   tests), the saved model is measured on the public validation split against the grader's
-    #   thresholds, in its own process. Hidden data is never read.
+    # measure_quality: for an assignment whose assignments/grading.yaml entry has a `public:` part
+    #   (hidden model-quality tests), the saved model is measured by the grader's own evaluator
+    #   (:func:`course_lib.grading.engine.quality.measure`, sandboxed) on that public data against the
+    #   grader's thresholds. Hidden data is never read.
 """
 from __future__ import annotations
 
 import hashlib
 import html
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
 
-from .nbgrader_chain import COURSE_ID, assignments, autograde, nbgrader_env, prepare_course, run_nbgrader
+from .nbgrader_chain import COURSE_ID, assignments, autograde, prepare_course, run_nbgrader
 from .diagnosis import EnvironmentIssue, classify_error, execution_issue
 from .progress import working_copy
 from .samples import read_grades
@@ -45,7 +42,7 @@ from ..exceptions import GradingError, NotebookError, NotebookExecutionError
 from ..paths import build_dir, repo_root
 
 __all__ = ["TestResult", "EnvironmentIssue", "QualityResult", "CheckReport", "check", "working_copy",
-           "public_course", "quality_spec", "classify_error", "STUDENT"]
+           "public_course", "quality_entry", "classify_error", "STUDENT"]
 
 STUDENT = "me"                      # the learner's id in the throwaway gradebook
 _TEMPLATE_VERSION = "1"             # bump when the public course's layout changes
@@ -250,19 +247,17 @@ def _read_learner_notebook(assignment: str, notebook: Path | None, answer_ids: s
     return path
 
 
-def quality_spec(assignment: str) -> dict | None:
-    """The model-quality self-check of ``assignment`` from ``assignments/selfcheck.yaml`` (or None)."""
-    f = repo_root() / "assignments" / "selfcheck.yaml"
-    if not f.is_file():
-        return None
-    spec = (yaml.safe_load(f.read_text()) or {}).get(assignment)
-    if spec is None:
-        return None
-    missing = {"evaluator", "model", "metric", "split", "data", "thresholds"} - set(spec)
-    if missing or spec["evaluator"] not in EVALUATORS:
-        raise GradingError(f"{f}: the entry of {assignment} needs {sorted(missing)} and an evaluator among "
-                           f"{sorted(EVALUATORS)} (has {spec.get('evaluator')!r}).")
-    return spec
+def quality_entry(assignment: str) -> dict | None:
+    """The first model-quality entry of ``assignment`` in ``assignments/grading.yaml`` with a ``public`` part
+    (the data ``course check`` may measure on), or None."""
+    from .engine.quality import load_spec
+
+    f = repo_root() / "assignments" / "grading.yaml"
+    entry = next((e for e in load_spec(assignment, f) or [] if e.get("public")), None)
+    if entry is not None and not {"data", "split"} <= set(entry["public"]):
+        raise GradingError(f"{f}: the public part of {assignment}'s quality entry needs `data` and `split` "
+                           f"(has {sorted(entry['public'])}).")
+    return entry
 
 
 # ------------------------------------------------------------------------------------------------ the runner
@@ -336,10 +331,10 @@ def check(assignment: str, notebook: str | Path | None = None, *, record: bool =
             if t.status != "hidden":
                 t.score, t.status, t.message = 0.0, "not checked", "not checked: the kernel crashed (see above)"
     report = CheckReport(assignment, str(path), tests, issues)
-    spec = quality_spec(assignment)
-    if spec is not None:
-        progress(f"{assignment}: measuring your model on the public validation split")
-        report.quality = _measure_quality(spec, course / "autograded" / STUDENT / assignment, course)
+    entry = quality_entry(assignment)
+    if entry is not None:
+        progress(f"{assignment}: measuring your model on the {entry['public']['split']}")
+        report.quality = _measure_quality(entry, course / "autograded" / STUDENT / assignment, course)
     graded = course / "autograded" / STUDENT / assignment / f"{source_nb.stem}.ipynb"
     report.autograded = str(graded) if graded.is_file() else None
     report.seconds = round(time.monotonic() - t0, 1)
@@ -447,71 +442,29 @@ def _first_lines(text: str, n: int) -> str:
 
 # ------------------------------------------------------------------------------------------------ quality
 
-def _image_folder_accuracy(model_dir: str, resource: str, folder: str, validation_split: float, seed: int,
-                           scale: float = 255.0, batch_size: int = 32) -> dict:
-    """Accuracy of a saved Keras classifier on the validation subset of a registered image folder: the same
-    files as ``image_dataset_from_directory(..., validation_split, subset="validation", seed)`` in a notebook
-    (with ``shuffle`` on, as by default: the seed shuffles the file list before the split)."""
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_hub as hub
+def _measure_quality(entry: dict, workdir: Path, course: Path) -> QualityResult:
+    """The grader's measurement of the model the notebook saved, on the entry's public data, sandboxed."""
+    from .engine.hidden_data import resolve
+    from .engine.quality import measure
+    from .engine.sandbox import Limits
 
-    from ..resources import registry
-
-    model = tf.keras.models.load_model(model_dir, custom_objects={"KerasLayer": hub.KerasLayer}, compile=False)
-    size = tuple(model.input_shape[1:3])
-    ds = tf.keras.utils.image_dataset_from_directory(
-        registry.fetch(resource) / folder, validation_split=validation_split, subset="validation", seed=seed,
-        image_size=size, batch_size=batch_size, label_mode="int", color_mode="rgb", shuffle=True)
-    right = n = 0
-    for x, y in ds:
-        pred = np.argmax(model(tf.cast(x, tf.float32) / scale, training=False).numpy(), axis=-1)
-        right += int(np.sum(pred == y.numpy()))
-        n += int(y.shape[0])
-    return {"value": right / max(n, 1), "n": n}
-
-
-def _tiles_ap50(model_path: str, resource: str, folder: str, start: int = 0, every: int = 1) -> dict:
-    """AP50 of a TFLite detector (Model Maker's export) on every ``every``-th 320-px VOC tile of a registered
-    folder, from ``start``: the grader's own measurement (:func:`course_lib.grading.plugins.detection.tflite_ap`) on public tiles."""
-    from .. import detection_data as dd
-    from ..resources import registry
-    from .plugins.detection import pack, tflite_ap
-
-    root = registry.fetch(resource)
-    label_map = dd.read_label_map(root / "labels.txt")
-    tiles = dd.load_voc(root / folder / "images", root / folder / "annotations", label_map)
-    square = [e for e in tiles.examples if (e.width, e.height) == (320, 320)]    # the tiles, not whole images
-    r = tflite_ap(model_path, pack(square[start::every], label_map))
-    return {"value": r["AP50"], "n": r["n"]}
-
-
-EVALUATORS = {"image_folder_accuracy": _image_folder_accuracy, "tiles_ap50": _tiles_ap50}
-
-
-def _measure_quality(spec: dict, workdir: Path, course: Path) -> QualityResult:
-    q = QualityResult(spec["metric"], spec["split"], {k: float(v) for k, v in spec["thresholds"].items()})
-    model = workdir / spec["model"]
-    if not model.exists():
-        q.note = f"no model saved at {spec['model']}/ when your notebook ran: nothing to measure yet."
+    q = QualityResult(entry["metric"], entry["public"]["split"],
+                      {k: float(v) for k, v in entry["thresholds"].items()})
+    model = next((workdir / m for m in entry["model"] if (workdir / m).exists()), None)
+    if model is None:
+        q.note = f"no model saved at {entry['model'][0]}/ when your notebook ran: nothing to measure yet."
         return q
-    cmd = [sys.executable, "-m", "course_lib.grading.selfcheck", "quality", spec["evaluator"], str(model),
-           json.dumps(spec["data"])]
-    proc = subprocess.run(cmd, env=nbgrader_env(course), capture_output=True, text=True, timeout=1800)
-    last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
-    try:
-        out = json.loads(last[0]) if proc.returncode == 0 and last else None
-    except json.JSONDecodeError:
-        out = None
-    if out is None:
-        err = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        issue = classify_error(err.split(":")[0].split(".")[-1], err)
-        q.note = (f"could not measure the model ({err})" +
+    data = resolve(entry["public"]["data"], course).read_bytes()
+    res, last = measure(entry["metric"], data, model, course / "quality", Limits(), sandbox=True)
+    if res is None:
+        issue = classify_error(last.split(":")[0].split(".")[-1], last)
+        q.note = (f"could not measure the model ({last})" +
                   (f": {issue.advice}" if issue else ". Does your notebook save the model the assignment asks for?"))
         return q
-    q.value = float(out["value"])
-    q.note = (f"measured on {out['n']} images of the public training data ({spec['split']}); the grader measures on "
-              "held-out images, which are usually harder, so aim above the thresholds with a margin.")
+    q.value = float(res["value"])
+    q.note = (f"measured on {res['n']} examples of the public data ({entry['public']['split']}, {res['format']}); "
+              "the grader measures on held-out data, which is usually harder, so aim above the thresholds with a "
+              "margin.")
     return q
 
 
@@ -523,17 +476,3 @@ def _quality_note(q: QualityResult | None, grade_id: str) -> str:
         return f" (needs {q.metric} >= {need:g}; your model could not be measured here)"
     return (f" on held-out data; on the public validation split your model's {q.metric} is {q.value:.3f} "
             f"(this test needs >= {need:g}: {'reached' if q.value >= need else 'NOT reached'})")
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m course_lib.grading.selfcheck quality EVALUATOR MODEL_DIR DATA_JSON``: prints one JSON line."""
-    if len(argv) != 4 or argv[0] != "quality" or argv[1] not in EVALUATORS:
-        print(_main.__doc__, file=sys.stderr)
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    print(json.dumps(EVALUATORS[argv[1]](argv[2], **json.loads(argv[3]))))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -23,7 +23,8 @@ import numpy as np
 from ...exceptions import GradingError
 from ...paths import build_dir
 
-__all__ = ["BUILDERS", "PLUGINS", "hidden_data", "hidden_dir", "resolve", "withholds"]
+__all__ = ["BUILDERS", "PLUGINS", "hidden_data", "hidden_dir", "resolve", "withholds", "tree_patches",
+           "image_folder_split"]
 
 BUILDERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {}
 WITHHOLDS: dict[str, Callable[..., list[str]]] = {}
@@ -97,3 +98,21 @@ def tree_patches(split: str = "test") -> dict[str, np.ndarray]:
 
     x, y = load_tree_patches(96, split, shuffle=False, dtype="uint8")
     return {"images": x, "y": y}
+
+
+@hidden_data("image_folder_split")
+def image_folder_split(resource: str, folder: str, validation_split: float, seed: int,
+                       image_size: int = 96) -> dict[str, np.ndarray]:
+    """The validation subset of a registered image folder, the same files that
+    ``image_dataset_from_directory(..., validation_split=, subset="validation", seed=)`` gives a notebook,
+    as ``images`` (uint8, ``image_size`` px) and ``y`` (the class index, folders in alphabetical order).
+    Public data: ``course check`` measures a learner's model on it (a grading.yaml entry's ``public``)."""
+    import tensorflow as tf
+
+    from ...resources import registry
+
+    ds = tf.keras.utils.image_dataset_from_directory(
+        registry.fetch(resource) / folder, validation_split=validation_split, subset="validation", seed=seed,
+        image_size=(image_size, image_size), batch_size=64, label_mode="int", color_mode="rgb", shuffle=True)
+    xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in ds))
+    return {"images": np.clip(np.round(np.concatenate(xs)), 0, 255).astype("uint8"), "y": np.concatenate(ys)}

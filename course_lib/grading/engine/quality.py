@@ -34,7 +34,7 @@ import yaml
 from ...exceptions import GradingError
 from .sandbox import Limits, View, run_confined
 
-__all__ = ["load_spec", "attach_hidden", "take_submitted", "grade_quality", "evaluate"]
+__all__ = ["load_spec", "attach_hidden", "take_submitted", "grade_quality", "measure", "evaluate"]
 
 _KEYS = {"model", "metric", "thresholds"}
 
@@ -113,24 +113,30 @@ def _sandboxed(task: dict) -> bool:
     return task.get("sandbox", True)
 
 
-def _measure(spec: dict, found: Path, work: Path, limits: Limits, sandbox: bool = True) -> tuple[dict | None, str]:
-    """Run the evaluator on a copy of ``found``: (its result, or None; the last line it printed).
+def measure(metric: str, data: bytes | None, found: Path, work: Path, limits: Limits,
+            sandbox: bool = True) -> tuple[dict | None, str]:
+    """Run the evaluator on a copy of ``found`` with ``data`` (an ``.npz``'s bytes): (its result, or None;
+    the last line it printed). The one way a learner's model is measured, by the grader and by ``course check``.
 
-    In the sandbox it sees the model copy and its work folder (writable) and the hidden data (read-only) only."""
+    In the sandbox it sees the model copy and its work folder (writable) and the data (read-only) only."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     model = work / found.name
     (shutil.copytree if found.is_dir() else shutil.copy)(found, model, **({"symlinks": True} if found.is_dir() else
                                                                           {"follow_symlinks": False}))
-    cmd = [sys.executable, "-m", "course_lib.grading.engine.quality", spec["metric"], str(model)]
-    hidden = work.with_name(work.name + "-hidden.npz")
-    if spec.get("hidden") is not None:
-        hidden.write_bytes(spec["hidden"])
-        cmd.append(str(hidden))
+    cmd = [sys.executable, "-m", "course_lib.grading.engine.quality", metric, str(model)]
+    npz = work.with_name(work.name + "-data.npz")
+    if data is not None:
+        npz.write_bytes(data)
+        cmd.append(str(npz))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(work), "TMPDIR": str(work),
            "CUDA_VISIBLE_DEVICES": ""}
-    view = View(writable=[str(work)], readable=[str(hidden)] if hidden.exists() else []) if sandbox else None
-    rc, out = run_confined(cmd, cwd=str(work), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
+    view = View(writable=[str(work)], readable=[str(npz)] if data is not None else []) if sandbox else None
+    try:
+        rc, out = run_confined(cmd, cwd=str(work), env=env, limits=limits, timeout=limits.notebook_timeout,
+                               view=view)
+    finally:
+        npz.unlink(missing_ok=True)
     try:
         res = json.loads(out.strip().splitlines()[-1]) if rc == 0 else None
     except (IndexError, json.JSONDecodeError):
@@ -165,7 +171,7 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
                                   "after the notebook ran: 0 points for its quality"})
             q["note"] = "no model saved"
     if found is not None:
-        res, last = _measure(spec, found, work, limits, _sandboxed(task))
+        res, last = measure(spec["metric"], spec.get("hidden"), found, work, limits, _sandboxed(task))
         if res is None:
             row["issues"].append({"kind": "model-unloadable", "detail": f"{found.name} could not be loaded safely "
                                   f"or evaluated ({last}): 0 points for its quality"})
@@ -187,7 +193,8 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
 def _audit(spec: dict, q: dict, retrained: Path | None, work: Path, limits: Limits, sandbox: bool = True) -> None:
     """Measure the model the audit re-run trained at the learner's own parameters; never changes points."""
     tol = float(spec.get("audit_tolerance", 0.0))
-    res = _measure(spec, retrained, work, limits, sandbox)[0] if retrained is not None else None
+    res = (measure(spec["metric"], spec.get("hidden"), retrained, work, limits, sandbox)[0]
+           if retrained is not None else None)
     q["retrained_value"] = None if res is None else round(float(res["value"]), 4)
     if q["retrained_value"] is None or q["value"] is None:
         q["audit"] = "no re-trained model" if q["retrained_value"] is None else "no submitted model"

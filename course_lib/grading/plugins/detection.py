@@ -24,7 +24,7 @@ from ..engine.hidden_data import hidden_data
 from ..engine.metrics import metric
 from ...exceptions import DataError, ModelError
 
-__all__ = ["pack", "decode_image", "boxes_of", "heldout_tiles", "tflite_detect", "coco_ap", "tflite_ap", "ap50", "HELDOUT"]
+__all__ = ["pack", "decode_image", "boxes_of", "heldout_tiles", "public_tiles", "tflite_detect", "coco_ap", "tflite_ap", "ap50", "HELDOUT"]
 
 HELDOUT = "neon-treecrown-tiles/test"      # the folder the held-out tiles come from (withheld from submissions)
 
@@ -85,6 +85,20 @@ def heldout_tiles(n: int = 0) -> dict[str, np.ndarray]:
     label_map = dd.read_label_map(tiles / "labels.txt")
     test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", label_map)
     return pack(test.examples[:n] if n else test.examples, label_map)
+
+
+@hidden_data("neon_treecrown_public_tiles")
+def public_tiles(start: int = 0, every: int = 1) -> dict[str, np.ndarray]:
+    """Every ``every``-th 320-px tile (not the whole images) of ``neon-treecrown-tiles/train`` from ``start``,
+    as arrays: public data, on which ``course check`` measures a learner's detector."""
+    from ... import detection_data as dd
+    from ...resources import registry
+
+    tiles = registry.fetch("neon-treecrown-tiles")
+    label_map = dd.read_label_map(tiles / "labels.txt")
+    train = dd.load_voc(tiles / "train" / "images", tiles / "train" / "annotations", label_map)
+    square = [e for e in train.examples if (e.width, e.height) == (320, 320)]
+    return pack(square[start::every], label_map)
 
 
 def _fit(image: np.ndarray, h: int, w: int) -> tuple[np.ndarray, float]:
