@@ -5,6 +5,7 @@ read what that one run (the session fixture ``course_run`` of conftest.py) left 
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,21 @@ def test_course_run_succeeds(run):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for step in ("[1/5] doctor", "[2/5] data", "[3/5] notebooks", "[4/5] grade", "[5/5] report"):
         assert step in proc.stdout
+
+
+NOISE = re.compile(r"^\s*(WARNING|INFO|ERROR|DEBUG)\b|^[IWE]\d{4} |tensorflow/|absl|oneDNN|distributed\.|nbformat|"
+                   r"Warning:|Traceback")
+
+
+def test_terminal_prints_progress_only_and_names_its_log(run):
+    """The quiet terminal (#23): under 150 lines, none from TensorFlow's logger, Keras, Dask or nbformat; the
+    library noise went to the log file the output names."""
+    proc, build, _ = run
+    lines = (proc.stdout + proc.stderr).splitlines()
+    noise = [line for line in lines if NOISE.search(line)]
+    assert len(lines) < 150 and not noise, f"{len(lines)} lines; noise: {noise[:10]}"
+    logs = list((build / "logs").glob("run-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in proc.stdout and logs[0].stat().st_size > 0
 
 
 def test_every_notebook_ran_within_the_smoke_budget(run):
