@@ -114,7 +114,7 @@ def check_samples(assignment: str, course: Path | None = None, progress=print, j
             g.problems.append(f"partial credit on {partial}: a broken test must lose all its points")
         if g.score != g.expected_score:
             g.problems.append(f"score {g.score}/{g.max_score}, expected {g.expected_score}")
-        waiting = f" ({sum(g.manual.values()):g} await manual grading)" if g.manual else ""
+        waiting = f" ({sum(g.manual.values()):g} to grade by hand)" if g.manual else ""
         progress(f"  {student:24} {g.score:g}/{g.max_score:g}{waiting}  " + ("OK" if g.ok else "; ".join(g.problems)))
         results.append(g)
     return results
