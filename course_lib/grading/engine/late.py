@@ -3,7 +3,7 @@
 The submission's ``timestamp.txt`` (written by ``nbgrader submit``/``collect``) becomes the submission's
 timestamp; the gradebook then knows how late it is (the assignment's due date plus the learner's extension).
 Each notebook of a late submission gets the penalty of the course's late-submission plugin
-(``c.AssignLatePenalties.plugin_class`` in the course's ``nbgrader_config.py``; default nbgrader's
+(``c.AssignLatePenalties.plugin_class`` in the course's nbgrader config, :func:`course_config`; default nbgrader's
 ``LateSubmissionPlugin``, ``c.LateSubmissionPlugin.penalty_method = 'zero' | 'none'``), from the notebook's
 score and clamped to [0, that score], as nbgrader's ``AssignLatePenalties`` does after ``SaveAutoGrades``.
 The plugin is the instructor's code: it runs here, in the writer, never in a learner's sandbox.
@@ -14,7 +14,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["submission_time", "penalty_plugin", "assign_penalties"]
+__all__ = ["submission_time", "course_config", "penalty_plugin", "assign_penalties"]
 
 
 def submission_time(folder: Path) -> datetime | None:
@@ -30,23 +30,35 @@ def submission_time(folder: Path) -> datetime | None:
         return None
 
 
-def penalty_plugin(course: Path):
-    """The course's late-submission plugin, configured from its ``nbgrader_config.py`` (a plugin named as
-    ``module.Class`` is imported from the course folder, as nbgrader run there would)."""
-    from nbgrader.preprocessors import AssignLatePenalties
+def course_config(course: Path):
+    """The nbgrader config instructors run ``course`` with, and the folder they run nbgrader in: the course
+    folder's ``nbgrader_config.py``, else the one beside it whose ``CourseDirectory.root`` is the course (this
+    kit's: the repository root's, for ``assignments/``); an empty config without either."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    if (course / "nbgrader_config.py").is_file():
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    sys.path.insert(0, str(course))
+    for folder in (course, course.parent):
+        if (folder / "nbgrader_config.py").is_file():
+            config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+            root = config.CourseDirectory.get("root") if "CourseDirectory" in config else None
+            if folder == course or (root and Path(root).resolve() == course.resolve()):
+                return config, folder
+    return Config(), course
+
+
+def penalty_plugin(course: Path):
+    """The course's late-submission plugin, configured from its nbgrader config (a plugin named as
+    ``module.Class`` is imported from the folder nbgrader runs in, as nbgrader run there would)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    config, folder = course_config(course)
+    sys.path.insert(0, str(folder))
     try:
         pre = AssignLatePenalties(config=config)
         pre.init_plugin()
         return pre.plugin_inst
     finally:
-        sys.path.remove(str(course))
+        sys.path.remove(str(folder))
 
 
 def assign_penalties(submission, plugin, student: str) -> float:
