@@ -15,6 +15,7 @@ import pytest
 
 from course_lib.exceptions import GradingError
 from course_lib.grading.engine import Limits, grade_assignment
+from course_lib.grading.engine.writer import Writer
 from course_lib.grading.nbgrader_chain import run_nbgrader
 
 from factories import nbgrader_cell, nbgrader_notebook
@@ -102,16 +103,27 @@ def course(tmp_path_factory) -> Path:
     return _course(tmp_path_factory.mktemp("course101") / "course101")
 
 
-def test_grades_equal_plain_nbgrader_autograde(course, tmp_path):
-    plain = shutil.copytree(course, tmp_path / "plain")
-    run_nbgrader(plain, "autograde", A, "--force")
-    expected = _grades(plain)
+@pytest.fixture(scope="module")
+def plain(course, tmp_path_factory) -> dict[str, dict]:
+    """Plain `nbgrader autograde` on a copy of the course taken before `course grade` writes to it."""
+    copy = shutil.copytree(course, tmp_path_factory.mktemp("plain") / "course101")
+    run_nbgrader(copy, "autograde", A, "--force")
+    return _grades(copy)
+
+
+@pytest.fixture(scope="module")
+def graded(course, plain):
+    said: list[str] = []
+    return grade_assignment(A, course, jobs=1, limits=LIMITS, progress=said.append), said
+
+
+def test_grades_equal_plain_nbgrader_autograde(course, plain, graded):
+    expected = plain
     assert {s: (g["score"], g["penalty"]) for s, g in expected.items()} == {"bitdiddle": (6.0, 4.0),
                                                                             "hacker": (3.0, 0.0)}
     assert expected["bitdiddle"]["cells"]["why_squares"] == (None, True)     # left for the formgrader
     assert expected["hacker"]["cells"]["why_squares"] == (0.0, False)        # no response: 0
-    said = []
-    report = grade_assignment(A, course, jobs=1, limits=LIMITS, progress=said.append)
+    report, said = graded
     assert _grades(course) == expected
     rows = {r["student"]: r for r in report.rows}
     assert {s: r["score"] for s, r in rows.items()} == {"bitdiddle": 6.0, "hacker": 3.0}
@@ -128,6 +140,21 @@ def test_grades_equal_plain_nbgrader_autograde(course, tmp_path):
     assert table["hacker"]["awaiting_manual"] == "0" and table["hacker"]["score"] == "3"
     feedback = (course / "feedback" / "bitdiddle" / A / f"{A}.html").read_text()
     assert "why_squares</td><td>? / 2</td><td>awaits manual grading" in feedback
+
+
+def test_penalty_method_zero_takes_a_late_notebooks_score(course, graded, tmp_path):
+    """nbgrader's own LateSubmissionPlugin with penalty_method 'zero': the writer merges the same rows again into
+    a copy configured so, and each late notebook's penalty is its score (nbgrader's rule), on-time ones none."""
+    copy = shutil.copytree(course, tmp_path / "zero")
+    with open(copy / "nbgrader_config.py", "a") as f:
+        f.write("c.AssignLatePenalties.plugin_class = 'nbgrader.plugins.LateSubmissionPlugin'\n"
+                "c.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    writer = Writer(copy, A, [])
+    for row in writer.rows():
+        writer.merge(row)
+    got = _grades(copy)
+    assert {s: (g["score"], g["penalty"]) for s, g in got.items()} == {"bitdiddle": (6.0, 6.0), "hacker": (3.0, 0.0)}
+    assert got["bitdiddle"]["cells"]["why_squares"] == (None, True)          # a merge again: still left for it
 
 
 def test_an_unknown_assignment_names_the_missing_folder(course):
