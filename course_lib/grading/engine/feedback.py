@@ -16,7 +16,8 @@ def score_line(row: dict) -> str:
     manual = sum((row.get("manual") or {}).values())
     text = f"{row['score']:g}/{row['max_score']:g}"
     if manual:
-        text = f"autograded {text}, {manual:g} " + ("point awaits" if manual == 1 else "points await") + " manual grading"
+        waits = "point awaits" if manual == 1 else "points await"
+        text = f"autograded {text}, {manual:g} {waits} manual grading"
     late = row.get("late") or {}
     if late.get("seconds_late", 0) > 0:
         text += f"; {late['seconds_late'] / 3600:.1f} h late, penalty {late['penalty']:g}"

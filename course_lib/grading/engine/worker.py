@@ -90,7 +90,8 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
-           "issues": [], "findings": [], "tests": {}, "manual": {}, "messages": {}, "autograded": {}, "quality": None,
+           "issues": [], "findings": [], "tests": {}, "manual": {}, "messages": {}, "autograded": {},
+           "quality": None,
            "isolation": {"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
                          "network": "new network namespace (loopback only)" if task.get("sandbox", True)
                          else network_isolation(), **task["limits"]}}

@@ -1,5 +1,9 @@
 """The one writer: merges worker rows into the course's nbgrader gradebook, in this process only.
 
+As nbgrader's ``SaveAutoGrades`` then ``AssignLatePenalties`` would: an answered manually graded cell is left for
+the formgrader (no auto score, ``needs_manual_grade``), a grade given by hand is kept and marked for review, and a
+late submission's notebooks get the course's penalty (:mod:`.late`).
+
 Workers never see the course's gradebook; every write to it happens here, one row at a time, through
 nbgrader's Gradebook API (so SQLite never sees two writers). A row is merged, then its result file is
 written: a batch stopped at any point resumes by skipping students whose result file matches their
@@ -49,8 +53,9 @@ class Writer:
             for nb in sub.notebooks:
                 for g in nb.grades:
                     if g.name in row["tests"] and g.max_score:
-                        score, points = row["tests"][g.name]
-                        # an answered manually graded cell: no auto score, left for the formgrader
+                        score = row["tests"][g.name][0]
+                        # an answered manually graded cell: no auto score, left for the formgrader; a test: never
+                        # above its points
                         g.auto_score = None if g.name in manual else max(0.0, min(float(score), float(g.max_score)))
                         # as nbgrader's SaveAutoGrades: a grade given by hand is reviewed again after a regrade
                         g.needs_manual_grade = g.manual_score is not None or g.auto_score is None
@@ -91,7 +96,8 @@ class Writer:
             for row in self.rows():
                 try:
                     sub = gb.find_submission(self.assignment, row["student"])
-                    raw, max_score, penalty = float(sub.score), float(sub.max_score), float(sub.late_submission_penalty)
+                    raw, max_score = float(sub.score), float(sub.max_score)
+                    penalty = float(sub.late_submission_penalty)
                     waiting = sum(float(g.max_score) for nb in sub.notebooks for g in nb.grades
                                   if g.max_score and g.needs_manual_grade and g.manual_score is None)
                 except MissingEntry:
