@@ -23,10 +23,11 @@ def make_notebook(path: Path, *sources: str, parameters: str | None = "x = 1") -
 
 
 def nbgrader_cell(source: str, grade_id: str, *, solution: bool = False, grade: bool = False, points: float = 0,
-                  task: bool = False):
-    """A code cell with nbgrader metadata (cf. nbgrader's ``create_grade_cell``/``create_solution_cell``);
-    ``grade`` without ``solution``: an autograded test cell (locked); ``grade`` and ``solution``: manually graded."""
-    cell = nbformat.v4.new_code_cell(source)
+                  task: bool = False, markdown: bool = False):
+    """A code (or ``markdown``) cell with nbgrader metadata (cf. nbgrader's ``create_grade_cell``/
+    ``create_solution_cell``); ``grade`` without ``solution``: an autograded test cell (locked); ``grade`` and
+    ``solution``: manually graded (a written answer when ``markdown``)."""
+    cell = (nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell)(source)
     meta = {"schema_version": 3, "grade_id": grade_id, "solution": solution, "grade": grade,
             "locked": not solution, "task": task}
     if grade:

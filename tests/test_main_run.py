@@ -75,9 +75,11 @@ def test_samples_got_exactly_their_expected_scores(run):
 def test_a0_warmup_scores(run):
     _, build, _ = run
     grades = grading.read_grades(build / "nbgrader" / "a0_warmup", "a0_warmup")
-    assert {s: (g.score, g.max_score) for s, g in grades.items()} == {
-        "reference": (12, 12), "flaw_int_tensor": (10, 12), "flaw_nan_on_constant": (11, 12),
-        "flaw_no_training": (8, 12), "blank": (0, 12)}
+    assert {s: (g.score, g.max_score) for s, g in grades.items()} == {      # the written answer (1 point) waits
+        "reference": (12, 13), "flaw_int_tensor": (10, 13), "flaw_nan_on_constant": (11, 13),  # for the formgrader
+        "flaw_no_training": (8, 13), "blank": (0, 13)}
+    assert {s: g.manual for s, g in grades.items() if g.manual} == {
+        s: {"why_held_out": 1.0} for s in ("reference", "flaw_int_tensor", "flaw_nan_on_constant", "flaw_no_training")}
 
 
 def test_release_has_no_solutions_or_hidden_tests(run):

@@ -57,8 +57,11 @@ def test_assignment_cells_are_well_formed_for_nbgrader(path):
         src = "".join(c["source"])
         if meta.get("solution") and c["cell_type"] == "code":
             assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
-        if meta.get("grade"):
+        if meta.get("grade") and meta.get("solution"):      # a written answer, graded by hand in the formgrader
+            assert c["cell_type"] == "markdown" and not meta.get("locked") and meta.get("points", 0) > 0
+            assert src.strip() and "YOUR ANSWER HERE" not in src, "the source holds the model answer"
+        elif meta.get("grade"):
             assert meta.get("locked") and meta.get("points", 0) > 0
-            points += meta["points"]
+        points += meta.get("points", 0) if meta.get("grade") else 0
     assert len(ids) == len(set(ids)), "grade ids must be unique"
     assert points > 0

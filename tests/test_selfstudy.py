@@ -34,9 +34,10 @@ AT_DEFAULT = ("a0_warmup", "flaw_nan_on_constant")    # checked without NOTEBOOK
 
 
 def source_cells(assignment: str) -> dict[str, dict]:
+    """The test cells of the source (written answers, graded by hand, are not tests: the check leaves them out)."""
     nb = json.loads((ROOT / "assignments" / "source" / assignment / f"{assignment}.ipynb").read_text())
     return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("grade")}
+            if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")}
 
 
 def hidden_only(assignment: str) -> set[str]:
@@ -148,6 +149,10 @@ def test_check_reports_what_the_grader_gives_for_public_tests(assignment, sample
     got = {t["grade_id"]: (t["score"], t["points"]) for t in report["tests"] if t["status"] != "hidden"}
     assert got == public                                       # every public test: same points earned and possible
     assert report["max_score"] == sum(m for _, m in public.values())
+    nb = json.loads((ROOT / "assignments" / "source" / assignment / f"{assignment}.ipynb").read_text())
+    written = [c["metadata"]["nbgrader"]["points"] for c in nb["cells"]
+               if c["metadata"].get("nbgrader", {}).get("grade") and c["metadata"]["nbgrader"].get("solution")]
+    assert written and report["written_points"] == sum(written)     # named as graded by hand, never checked here
     assert report["score"] == sum(s for s, _ in public.values())
     shown_hidden = {t["grade_id"]: t for t in report["tests"] if t["status"] == "hidden"}
     assert set(shown_hidden) == hidden

@@ -20,12 +20,13 @@ class SampleGrade:
     student: str
     score: float
     max_score: float
-    tests: dict[str, tuple[float, float]]          # grade_id -> (score, max)
+    tests: dict[str, tuple[float, float]]          # grade_id -> (score, max), autograded cells only
     expected_failing: list[str] = field(default_factory=list)
     expected_score: float | None = None
     problems: list[str] = field(default_factory=list)
     status: str = "ok"                              # the grading engine's status of the submission
     quality: list[dict] = field(default_factory=list)   # its model-quality measurements
+    manual: dict[str, float] = field(default_factory=dict)   # answers awaiting manual grading: grade_id -> max
 
     @property
     def failing(self) -> list[str]:
@@ -46,12 +47,14 @@ def read_grades(course: Path, assignment: str) -> dict[str, SampleGrade]:
                 sub = gb.find_submission(assignment, student.id)
             except MissingEntry:
                 continue
-            tests = {}
+            tests, manual = {}, {}
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    if g.max_score:
+                    if g.max_score and g.auto_score is None and g.manual_score is None:
+                        manual[g.name] = float(g.max_score)      # left for the formgrader: not a failure
+                    elif g.max_score:
                         tests[g.name] = (float(g.score), float(g.max_score))
-            out[student.id] = SampleGrade(student.id, float(sub.score), float(sub.max_score), tests)
+            out[student.id] = SampleGrade(student.id, float(sub.score), float(sub.max_score), tests, manual=manual)
     return out
 
 
@@ -60,7 +63,9 @@ def check_samples(assignment: str, course: Path | None = None, progress=print, j
     autograde, confined, then model quality from ``assignments/grading.yaml``), compare with expectations.
 
     ``expected.yaml`` maps each sample to ``failing: [grade ids]`` (optionally ``score``, and ``status`` when
-    it is not ``ok``); a sample must lose exactly the points of the tests it is expected to fail.
+    it is not ``ok``); a sample must lose exactly the points of the tests it is expected to fail. An answered
+    manually graded cell (a "why" question) is left for the formgrader: its points are neither lost nor scored
+    here; an unanswered one scores 0 (nbgrader: no response) and is listed as failing like a test.
     """
     from .engine import Limits, grade_assignment
     from .engine.quality import load_spec
@@ -98,7 +103,8 @@ def check_samples(assignment: str, course: Path | None = None, progress=print, j
         unknown = set(g.expected_failing) - set(g.tests)
         if unknown:
             g.problems.append(f"expected.yaml names unknown tests {sorted(unknown)}")
-        g.expected_score = g.max_score - sum(g.tests[t][1] for t in g.expected_failing if t in g.tests)
+        g.expected_score = g.max_score - sum(g.tests[t][1] for t in g.expected_failing if t in g.tests) \
+            - sum(g.manual.values())
         if "score" in exp and float(exp["score"]) != g.expected_score:
             g.problems.append(f"expected.yaml says score {exp['score']} but its failing tests imply {g.expected_score}")
         if g.failing != g.expected_failing:
@@ -108,6 +114,7 @@ def check_samples(assignment: str, course: Path | None = None, progress=print, j
             g.problems.append(f"partial credit on {partial}: a broken test must lose all its points")
         if g.score != g.expected_score:
             g.problems.append(f"score {g.score}/{g.max_score}, expected {g.expected_score}")
-        progress(f"  {student:24} {g.score:g}/{g.max_score:g}  " + ("OK" if g.ok else "; ".join(g.problems)))
+        waiting = f" ({sum(g.manual.values()):g} to grade by hand)" if g.manual else ""
+        progress(f"  {student:24} {g.score:g}/{g.max_score:g}{waiting}  " + ("OK" if g.ok else "; ".join(g.problems)))
         results.append(g)
     return results

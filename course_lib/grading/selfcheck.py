@@ -88,6 +88,7 @@ class CheckReport:
     seconds: float = 0.0
     html_path: str | None = None
     autograded: str | None = None   # the notebook as the runner executed it, with every output
+    written_points: float = 0.0     # written answers ("why" questions): graded by hand, never here
 
     @property
     def public(self) -> list[TestResult]:
@@ -141,6 +142,8 @@ class CheckReport:
         passed = sum(t.status == "passed" for t in self.public)
         hidden = (f"; hidden tests ({self.hidden_points:g} points) are graded by your instructor"
                   if self.hidden_points else "")
+        if self.written_points:
+            hidden += f"; written answers ({self.written_points:g} points) are graded by hand by your instructor"
         return (f"Public tests: {self.score:g}/{self.max_score:g} points ({passed} of {len(self.public)} tests "
                 f"passed){hidden}.")
 
@@ -330,7 +333,8 @@ def check(assignment: str, notebook: str | Path | None = None, *, record: bool =
         for t in tests:
             if t.status != "hidden":
                 t.score, t.status, t.message = 0.0, "not checked", "not checked: the kernel crashed (see above)"
-    report = CheckReport(assignment, str(path), tests, issues)
+    report = CheckReport(assignment, str(path), tests, issues,
+                         written_points=sum(_written_answers(course, assignment, source_nb.stem).values()))
     entry = quality_entry(assignment)
     if entry is not None:
         progress(f"{assignment}: measuring your model on the {entry['public']['split']}")
@@ -365,11 +369,19 @@ def _hidden_only(course: Path, assignment: str, stem: str) -> set[str]:
             if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not "".join(c["source"]).strip()}
 
 
+def _written_answers(course: Path, assignment: str, stem: str) -> dict[str, float]:
+    """Manually graded answer cells (nbgrader ``grade`` and ``solution``): grade id -> points."""
+    nb = json.loads((course / "source" / assignment / f"{stem}.ipynb").read_text())
+    return {m["grade_id"]: float(m.get("points", 0)) for c in nb["cells"]
+            for m in [c.get("metadata", {}).get("nbgrader", {})] if m.get("grade") and m.get("solution")}
+
+
 def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestResult], list[EnvironmentIssue]]:
     import nbformat
 
     grades = read_grades(course, assignment).get(STUDENT)
-    scores = grades.tests if grades else {}
+    written = _written_answers(course, assignment, stem)     # graded by hand: not a test, not checked here
+    scores = {g: v for g, v in grades.tests.items() if g not in written} if grades else {}
     hidden = _hidden_only(course, assignment, stem)
     graded = course / "autograded" / STUDENT / assignment / f"{stem}.ipynb"
     ran = graded.is_file()            # else nbgrader gave up on it (a crashed kernel): positions from the copy,

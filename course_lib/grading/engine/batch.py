@@ -10,6 +10,7 @@ from pathlib import Path
 from ...exceptions import CourseError, GradingError, KitModified
 from ...paths import repo_root
 from .course import check_gradebook, digest, make_template, read_files, submissions
+from .feedback import score_line
 from . import integrity
 from .sandbox import NO_ISOLATION, Limits, network_isolation, require_sandbox
 from .worker import grade_submission
@@ -110,8 +111,10 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     report.rows = writer.rows()
     report.csv = writer.export_csv()
     report.seconds = round(time.monotonic() - t0, 1)
+    waiting = [r["student"] for r in report.rows if r.get("manual")]
     progress(f"{assignment}: {len(report.graded)} graded, {len(report.skipped)} skipped in {report.seconds} s; "
-             f"grades: {report.csv}")
+             f"grades: {report.csv}" + (f"; {len(waiting)} with answers awaiting manual grading "
+                                        "(nbgrader formgrader)" if waiting else ""))
     return report
 
 
@@ -167,12 +170,12 @@ def _run(tasks: list[dict], quality: list[dict] | None, writer: Writer, jobs: in
             except Exception as e:                  # the worker process itself died (KilledWorker, ...)
                 row = {"student": t["student"], "assignment": t["assignment"], "digest": t["digest"],
                        "status": "grader-error", "issues": [{"kind": "grader-error", "detail": f"{type(e).__name__}: {e}"}],
-                       "findings": [], "messages": {}, "quality": None, "seconds": None,
+                       "findings": [], "messages": {}, "manual": {}, "quality": None, "seconds": None,
                        "tests": {g: [0.0, c["max_score"]] for g, c in t["grade_cells"].items()}}
                 row["score"], row["max_score"] = 0.0, sum(m for _, m in row["tests"].values())
             writer.merge(row)                        # the only gradebook writer
             report.graded.append(row["student"])
-            progress(f"  [{k}/{len(tasks)}] {row['student']:28} {row['score']:g}/{row['max_score']:g}  "
+            progress(f"  [{k}/{len(tasks)}] {row['student']:28} {score_line(row)}  "
                      f"{row['status']}  ({row['seconds']} s)")
             for q in row.get("quality") or []:
                 if q.get("audit"):

@@ -1,4 +1,5 @@
-"""Feedback for one learner (HTML): public tests with their results, hidden tests as points only.
+"""Feedback for one learner (HTML): public tests with their results, hidden tests as points only, answers
+left for manual grading as such, and a late submission's penalty.
 
 Built from the engine's row, never from the autograded notebook, so neither the source of hidden
 tests nor the hidden data (only the metric measured on it) can appear in it.
@@ -7,14 +8,32 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["feedback_html"]
+__all__ = ["feedback_html", "score_line"]
+
+
+def score_line(row: dict) -> str:
+    """``8/10``, or ``autograded 8/10, 2 points await manual grading``; a late submission's penalty after it."""
+    manual = sum((row.get("manual") or {}).values())
+    text = f"{row['score']:g}/{row['max_score']:g}"
+    if manual:
+        waits = "point awaits" if manual == 1 else "points await"
+        text = f"autograded {text}, {manual:g} {waits} manual grading"
+    late = row.get("late") or {}
+    if late.get("seconds_late", 0) > 0:
+        text += f"; {late['seconds_late'] / 3600:.1f} h late, penalty {late['penalty']:g}"
+    return text
 
 
 def feedback_html(row: dict, hidden: list[str]) -> str:
-    lines = [f"<h1>{escape(row['assignment'])}: {row['score']:g} / {row['max_score']:g}</h1>",
+    manual = row.get("manual") or {}
+    lines = [f"<h1>{escape(row['assignment'])}: {escape(score_line(row))}</h1>",
              f"<p>Status: <b>{escape(row['status'])}</b></p>", "<table border=1 cellpadding=4>",
              "<tr><th>test</th><th>points</th><th>result</th></tr>"]
     for gid, (score, points) in row["tests"].items():
+        if gid in manual:
+            lines.append(f"<tr><td>{escape(gid)}</td><td>? / {points:g}</td>"
+                         "<td>awaits manual grading (your written answer)</td></tr>")
+            continue
         if gid in hidden:
             result = "hidden test (its code is not shown)"
         else:

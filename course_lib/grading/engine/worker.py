@@ -60,20 +60,25 @@ def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
     return issues, messages
 
 
-def _read_scores(course: Path, assignment: str, student: str) -> dict[str, list]:
+def _read_scores(course: Path, assignment: str, student: str) -> tuple[dict[str, list], dict[str, float]]:
+    """grade id -> [auto score, points], and grade id -> points of the cells nbgrader left for the formgrader
+    (an answered manually graded cell: no auto score; their score counts 0 until graded by hand)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     tests: dict[str, list] = {}
+    manual: dict[str, float] = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
-            return tests
+            return tests, manual
         for nb in sub.notebooks:
             for g in nb.grades:
                 if g.max_score:
                     tests[g.name] = [float(g.auto_score or 0.0), float(g.max_score)]
-    return tests
+                    if g.auto_score is None:
+                        manual[g.name] = float(g.max_score)
+    return tests, manual
 
 
 def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
@@ -85,7 +90,8 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
-           "issues": [], "findings": [], "tests": {}, "messages": {}, "autograded": {}, "quality": None,
+           "issues": [], "findings": [], "tests": {}, "manual": {}, "messages": {}, "autograded": {},
+           "quality": None,
            "isolation": {"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
                          "network": "new network namespace (loopback only)" if task.get("sandbox", True)
                          else network_isolation(), **task["limits"]}}
@@ -100,6 +106,7 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
         row["tests"].setdefault(gid, [0.0, float(ref["max_score"])])
     row["score"] = sum(s for s, _ in row["tests"].values())
     row["max_score"] = sum(m for _, m in row["tests"].values())
+    row["manual_points"] = sum(row["manual"].values())        # in max_score, not in score: the formgrader's
     kinds = {i["kind"] for i in row["issues"]} | ({"tampered"} if row["findings"] else set())
     row["status"] = "; ".join(k for k in STATUS_ORDER if k in kinds) or "ok"
     row["seconds"] = round(time.monotonic() - t0, 1)
@@ -203,10 +210,11 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
             row["issues"].append({"kind": "grader-error", "detail": f"nbgrader autograde exit {rc}: "
                                   + ("; ".join(str(f) for f in failures) or out[-1500:])})
 
-    tests = _read_scores(course, a, s) if rc is not None else {}
+    tests, manual = _read_scores(course, a, s) if rc is not None else ({}, {})
     if rc is not None and rc != 0:
-        tests = {g: [0.0, m] for g, (_, m) in tests.items()}    # nbgrader stored nothing trustworthy
+        tests, manual = {g: [0.0, m] for g, (_, m) in tests.items()}, {}   # nbgrader stored nothing trustworthy
     row["tests"].update(tests)
+    row["manual"].update(manual)
     for nb_path in sorted(graded_dir.glob("*.ipynb")) if rc == 0 else []:
         text = nb_path.read_text(encoding="utf-8")
         row["autograded"][nb_path.stem] = text

@@ -1,5 +1,9 @@
 """The one writer: merges worker rows into the course's nbgrader gradebook, in this process only.
 
+As nbgrader's ``SaveAutoGrades`` then ``AssignLatePenalties`` would: an answered manually graded cell is left for
+the formgrader (no auto score, ``needs_manual_grade``), a grade given by hand is kept and marked for review, and a
+late submission's notebooks get the course's penalty (:mod:`.late`).
+
 Workers never see the course's gradebook; every write to it happens here, one row at a time, through
 nbgrader's Gradebook API (so SQLite never sees two writers). A row is merged, then its result file is
 written: a batch stopped at any point resumes by skipping students whose result file matches their
@@ -14,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from .feedback import feedback_html
+from .late import assign_penalties, penalty_plugin, submission_time
 
 __all__ = ["Writer"]
 
@@ -23,6 +28,7 @@ class Writer:
         self.course, self.assignment, self.hidden = course, assignment, hidden
         self.state = course / "grading" / assignment
         (self.state / "results").mkdir(parents=True, exist_ok=True)
+        self.plugin = penalty_plugin(course)          # late submissions: the course's configured penalty
 
     def result_path(self, student: str) -> Path:
         return self.state / "results" / f"{student}.json"
@@ -38,17 +44,26 @@ class Writer:
         from nbgrader.api import Gradebook
 
         a, s = self.assignment, row["student"]
+        manual = row.get("manual") or {}
+        when = submission_time(self.course / "submitted" / s / a)
         with warnings.catch_warnings(), Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb:
             warnings.simplefilter("ignore")      # nbgrader's own SQLAlchemy autoflush notices
             gb.update_or_create_student(s)
-            sub = gb.update_or_create_submission(a, s)
+            sub = gb.update_or_create_submission(a, s, **({"timestamp": when} if when else {}))
             for nb in sub.notebooks:
                 for g in nb.grades:
                     if g.name in row["tests"] and g.max_score:
-                        score, points = row["tests"][g.name]
-                        g.auto_score = max(0.0, min(float(score), float(g.max_score)))  # never above the points
-                        g.needs_manual_grade = False
+                        score = row["tests"][g.name][0]
+                        # an answered manually graded cell: no auto score, left for the formgrader; a test: never
+                        # above its points
+                        g.auto_score = None if g.name in manual else max(0.0, min(float(score), float(g.max_score)))
+                        # as nbgrader's SaveAutoGrades: a grade given by hand is reviewed again after a regrade
+                        g.needs_manual_grade = g.manual_score is not None or g.auto_score is None
             gb.db.commit()
+            penalty = assign_penalties(sub, self.plugin, s)    # from the merged scores, as nbgrader's order
+            gb.db.commit()
+            row["late"] = {"timestamp": when.isoformat(), "seconds_late": float(sub.total_seconds_late),
+                           "penalty": penalty} if when else None
         out = self.course / "autograded" / s / a
         for name, text in row.get("autograded", {}).items():
             out.mkdir(parents=True, exist_ok=True)
@@ -74,15 +89,21 @@ class Writer:
         path = path or self.state / "grades.csv"
         with Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb, open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["assignment", "student_id", "score", "max_score", "status", "issues", "findings", "models",
-                        "isolation"])
+            # score as `nbgrader export`'s: raw_score less the late penalty; awaiting_manual: points of answered
+            # manually graded cells the formgrader has not graded yet (counted 0 in raw_score until then)
+            w.writerow(["assignment", "student_id", "score", "max_score", "raw_score", "late_penalty",
+                        "awaiting_manual", "status", "issues", "findings", "models", "isolation"])
             for row in self.rows():
                 try:
                     sub = gb.find_submission(self.assignment, row["student"])
-                    score, max_score = float(sub.score), float(sub.max_score)
+                    raw, max_score = float(sub.score), float(sub.max_score)
+                    penalty = float(sub.late_submission_penalty)
+                    waiting = sum(float(g.max_score) for nb in sub.notebooks for g in nb.grades
+                                  if g.max_score and g.needs_manual_grade and g.manual_score is None)
                 except MissingEntry:
-                    score, max_score = 0.0, row["max_score"]
-                w.writerow([self.assignment, row["student"], f"{score:g}", f"{max_score:g}", row["status"],
+                    raw, max_score, penalty, waiting = 0.0, row["max_score"], 0.0, 0.0
+                w.writerow([self.assignment, row["student"], f"{max(0.0, raw - penalty):g}", f"{max_score:g}",
+                            f"{raw:g}", f"{penalty:g}", f"{waiting:g}", row["status"],
                             " | ".join(i["detail"] for i in row["issues"]),
                             " | ".join(f"{i['kind']}: {i['detail']}" for i in row["findings"]),
                             " | ".join(_model_cell(q) for q in row.get("quality") or []),
