@@ -14,6 +14,7 @@
      ├── GradingError               nbgrader chain or expected scores went wrong
      ├── CertificateError           exam rules, keys or gradebook entries for a certificate are missing or wrong
      │    └── VerificationFailed    a certificate failed a check (says which)
+     ├── RosterError                a malformed course roster (the file, the line, the problem)
      ├── MultiWorkerError           a multi-worker training job could not run (names the worker)
      │    ├── TFConfigError         a malformed TF_CONFIG (the field, the problem, the fix)
      │    ├── PortInUse             a worker's port is already taken on this machine
@@ -46,6 +47,7 @@ __all__ = [
     "WorkerCrashed",
     "WorkerTimeout",
     "ManifestInvalid",
+    "RosterError",
 ]
 
 
@@ -173,6 +175,17 @@ class VerificationFailed(CertificateError):
     def __init__(self, check: str, message: str):
         super().__init__(f"check '{check}' failed: {message}")
         self.check = check
+
+
+class RosterError(CourseError):
+    """The course roster ``path`` is malformed at ``line`` (1-based; 0 for the whole file): ``problem``."""
+
+    def __init__(self, path: str, line: int, problem: str):
+        self.path, self.line, self.problem = str(path), line, problem
+        where = f"{path}, line {line}" if line else str(path)
+        super().__init__(f"{where}: {problem}. Fix that line of the roster (a CSV with the header "
+                         "username,role,name,email,lms_id,sis_id,section; username and role are required) "
+                         "and run the command again: nothing was changed.")
 
 
 class MultiWorkerError(CourseError):
