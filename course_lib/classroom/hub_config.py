@@ -124,9 +124,11 @@ def configure(c, config_file: str) -> None:
 
     c.JupyterHub.authenticator_class = "pam"
     c.PAMAuthenticator.open_sessions = False          # no login session (utmp, pam_systemd) for a web login
-    c.Authenticator.allowed_users = set(s.users)
+    # the grader is a hub user too (without a password PAM never lets it in): the formgrader service's
+    # JupyterHubAuthPlugin looks its courses up in its groups
+    c.Authenticator.allowed_users = set(s.users) | {s.grader}
     c.Authenticator.admin_users = set(s.instructors)
-    c.JupyterHub.load_groups = {f"formgrade-{cid}": s.staff, f"nbgrader-{cid}": s.learners}
+    c.JupyterHub.load_groups = {f"formgrade-{cid}": s.staff + [s.grader], f"nbgrader-{cid}": s.learners}
     c.JupyterHub.load_roles = _roles(s)
     c.JupyterHub.services = _services(s, state)
 

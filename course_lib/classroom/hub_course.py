@@ -57,7 +57,7 @@ class Collected:
         out = [f"{u}: submitted {n} times; nbgrader keeps the newest"
                + (" (it replaced the one collected before)" if u in self.updated else "")
                for u, n in sorted(self.submissions.items()) if n > 1]
-        return out + [f"collected: {', '.join(self.new) or 'none new'}; updated: {', '.join(self.updated) or 'none'}"]
+        return out + [f"collected: {', '.join(sorted(self.new)) or 'none new'}; updated: {', '.join(sorted(self.updated)) or 'none'}"]
 
 
 def collect(state: HubState, assignment: str) -> Collected:

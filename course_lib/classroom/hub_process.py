@@ -103,6 +103,7 @@ def start_hub(state_dir: Path = DEFAULT_STATE, timeout: float = 120) -> HubStatu
     for ip, port, purpose, option in s.ports():
         if port_in_use(ip, port):
             raise HubPortInUse(ip, port, purpose, option)
+    state.make_private()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY"))}
     env["PATH"] = f"{Path(sys.executable).parent}:{Path(s.proxy).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     with open(state.log, "a") as log:

@@ -23,7 +23,7 @@ from ..paths import repo_root
 from .accounts import chown_tree, ensure_grader, make_accounts
 from .hub_config import write_jupyter_configs
 from .hub_process import find_proxy
-from .hub_state import HubSettings, HubState, write_secret
+from .hub_state import HubSettings, HubState, write_private, write_secret
 from .roster import Roster
 from .runtime import shared_python
 
@@ -78,8 +78,7 @@ def setup_hub(roster_path: Path, state_dir: Path, *, course_id: str = COURSE_ID,
     grader = f"grader-{course_id}"[:32]
     ensure_grader(grader, state.grader_home)                                   # 4
     passwords = make_accounts(roster.members, state.passwords)
-    shutil.copyfile(roster.path, state.roster)
-    state.roster.chmod(0o600)
+    write_private(state.roster, roster.path.read_text(encoding="utf-8-sig"))
     by_role = {r: [m.username for m in roster.members if m.role == r] for r in ("instructor", "ta", "learner")}
     settings = HubSettings(course_id=course_id, grader=grader, python=str(python), kit=str(repo_root()),
                            proxy=str(proxy), ip=ip, port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
@@ -91,5 +90,6 @@ def setup_hub(roster_path: Path, state_dir: Path, *, course_id: str = COURSE_ID,
     state.exchange.chmod(0o1777)
     write_jupyter_configs(settings, state)                                     # 6
     state.save(settings)
-    state.config_file.write_text(CONFIG)
+    write_private(state.config_file, CONFIG)
+    state.make_private()
     return SetupReport(state, settings, passwords)

@@ -1,10 +1,10 @@
 """The hub's state folder: everything ``course hub`` keeps between runs, in one place, and its settings.
 
     <state>/                      root, 0755 (learners' servers read jupyter/ and reach exchange/)
-      hub.json                    the settings below (written by ``course hub setup``)
-      roster.csv                  the roster the accounts were made from (a copy)
+      hub.json                    the settings below (written by ``course hub setup``), 0600 as every file of
+      roster.csv                  the roster the accounts were made from (a copy)      the hub's own here
       jupyterhub_config.py        three lines: JupyterHub's config is built by :mod:`.hub_config`
-      jupyterhub.sqlite           the hub's database (users, groups, tokens), 0600
+      jupyterhub.sqlite           the hub's database (users, groups, tokens)
       jupyterhub_cookie_secret    written by JupyterHub, 0600
       proxy_token, cli_token      the proxy's API token and the token `course hub` talks to the hub with, 0600
       passwords.csv               initial passwords of the accounts setup created, for the instructor, 0600
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..exceptions import HubError
 
-__all__ = ["HubSettings", "HubState", "DEFAULT_STATE", "write_secret"]
+__all__ = ["HubSettings", "HubState", "DEFAULT_STATE", "write_private", "write_secret"]
 
 DEFAULT_STATE = Path("/srv/tf-course-hub")
 
@@ -68,6 +68,14 @@ class HubSettings:
                 ("127.0.0.1", self.hub_port, "the hub's API", "--hub-port"),
                 ("127.0.0.1", self.proxy_api_port, "the proxy's API", "--proxy-api-port"),
                 ("127.0.0.1", self.formgrader_port, "the formgrader service", "--formgrader-port")]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (created so: never readable by others meanwhile)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def write_secret(path: Path, value: str | None = None) -> str:
@@ -118,4 +126,12 @@ class HubState:
         return HubSettings(**json.loads(self.settings_file.read_text()))
 
     def save(self, settings: HubSettings) -> None:
-        self.settings_file.write_text(json.dumps(asdict(settings), indent=1) + "\n")
+        write_private(self.settings_file, json.dumps(asdict(settings), indent=1) + "\n")
+
+    def make_private(self) -> None:
+        """The hub's own files readable by root only (JupyterHub and SQLite would make them 0644)."""
+        for p in (self.db, self.log):                 # an empty file is a new SQLite database
+            p.touch(0o600)
+        for p in (self.db, self.log, self.settings_file, self.config_file, self.roster, self.cookie_secret):
+            if p.exists():
+                p.chmod(0o600)
