@@ -143,6 +143,8 @@ def hub():
         report = setup_hub(roster, base / "state", course_id=COURSE, port=_free_port(), hub_port=_free_port(),
                            proxy_api_port=_free_port(), formgrader_port=_free_port())
         h = Hub(report)
+        (h.state.root / "jupyterhub_config_local.py").write_text(    # the instructor's own settings, loaded last
+            f"c.JupyterHub.template_vars = {{'announcement_login': 'Welcome to {COURSE}'}}\n")
         started = start_hub(h.state.root)
         print(f"\nhub start: {started.seconds} s")
         yield h
@@ -172,6 +174,7 @@ def test_a_wrong_password_and_an_unknown_user_are_refused(hub):
     assert hub.login(f"nobody{TAG}", "x").status_code == 403                  # no such account
     assert hub.login(f"grader-{COURSE}", "").status_code == 403               # an account, not on the roster
     assert "PAM Authentication failed" in hub.state.log.read_text()
+    assert f"Welcome to {COURSE}" in requests.get(f"{hub.url}/hub/login", timeout=30).text   # local config loaded
 
 
 def test_instructor_logs_in_and_releases_with_the_formgrader_service_behind_the_course_group(hub):

@@ -29,10 +29,15 @@ from .runtime import shared_python
 
 __all__ = ["SetupReport", "require_root", "setup_hub"]
 
-CONFIG = ("# Written by `course hub setup`. JupyterHub's configuration is built from hub.json beside this file:\n"
-          "# see course_lib/classroom/hub_config.py. Start with `course hub start`.\n"
+CONFIG = ("# Written by `course hub setup` (rewritten at every setup). JupyterHub's configuration is built from\n"
+          "# hub.json beside this file: see course_lib/classroom/hub_config.py. Your own settings (an LTI or OAuth\n"
+          "# authenticator, HTTPS) go in jupyterhub_config_local.py beside it, loaded last. Start: `course hub start`.\n"
+          "import os\n"
           "from course_lib.classroom.hub_config import configure\n"
-          "configure(c, __file__)  # noqa: F821\n")
+          "configure(c, __file__)  # noqa: F821\n"
+          "local = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jupyterhub_config_local.py')\n"
+          "if os.path.exists(local):\n"
+          "    load_subconfig(local)  # noqa: F821\n")
 
 
 @dataclass
