@@ -292,6 +292,43 @@ def test_a_restart_keeps_users_submissions_grades_and_refuses_a_port_in_use_or_a
     assert [(a["status"], len(a["submissions"])) for a in listed if a["status"] == "submitted"] == [("submitted", 1)]
 
 
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")      # as tests/test_lab_browser.py
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+
+
+def test_a_learner_logs_in_with_the_browser_and_sees_the_submission_in_the_assignment_list(hub):
+    """After the restart: the hub's login form (PAM), the server spawned, nbgrader's Assignment List in JupyterLab."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (bash ci/browser-deps.sh)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", L1)
+            page.fill("#password_input", "not-the-password")
+            page.click("#login_submit")
+            expect(page.locator(".login_error, #login_error, .alert-danger").first).to_contain_text("Invalid")
+            page.fill("#username_input", L1)
+            page.fill("#password_input", hub.passwords[L1])
+            page.click("#login_submit")
+            page.wait_for_url(f"**/user/{L1}/lab**")
+            page.wait_for_selector("#jp-main-dock-panel")
+            page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+            labels = [t.strip() for t in page.get_by_role("menu").get_by_role("menuitem").all_inner_texts()]
+            assert "Assignment List" in labels and "Formgrader" not in labels, labels
+            page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+            submitted = page.locator("#submitted_assignments_list > .list_item")
+            expect(submitted.first).to_contain_text(A)
+            page.screenshot(path=str(Path(hub.state.root) / "assignment_list.png"))
+        finally:
+            browser.close()
+
+
 def test_a_malformed_roster_line_is_named_and_nothing_is_set_up(tmp_path):
     roster = tmp_path / "roster.csv"
     ok = f"ok{TAG}"
