@@ -15,6 +15,8 @@
      ├── CertificateError           exam rules, keys or gradebook entries for a certificate are missing or wrong
      │    └── VerificationFailed    a certificate failed a check (says which)
      ├── RosterError                a malformed course roster (the file, the line, the problem)
+     ├── HubError                   `course hub` cannot do what was asked (not root, not set up, not running...)
+     │    └── HubPortInUse          a port the hub needs is taken (which port, for what)
      ├── MultiWorkerError           a multi-worker training job could not run (names the worker)
      │    ├── TFConfigError         a malformed TF_CONFIG (the field, the problem, the fix)
      │    ├── PortInUse             a worker's port is already taken on this machine
@@ -48,6 +50,8 @@ __all__ = [
     "WorkerTimeout",
     "ManifestInvalid",
     "RosterError",
+    "HubError",
+    "HubPortInUse",
 ]
 
 
@@ -186,6 +190,25 @@ class RosterError(CourseError):
         super().__init__(f"{where}: {problem}. Fix that line of the roster (a CSV with the header "
                          "username,role,name,email,lms_id,sis_id,section; username and role are required) "
                          "and run the command again: nothing was changed.")
+
+
+class HubError(CourseError):
+    """``course hub`` cannot do what was asked: ``problem`` says what, ``fix`` what to do."""
+
+    def __init__(self, problem: str, fix: str):
+        self.problem, self.fix = problem, fix
+        super().__init__(f"{problem}. {fix}")
+
+
+class HubPortInUse(HubError):
+    """Port ``port`` on ``ip``, which the hub needs for ``purpose``, is already in use; nothing was started."""
+
+    def __init__(self, ip: str, port: int, purpose: str, option: str):
+        self.ip, self.port, self.purpose, self.option = ip, port, purpose, option
+        super().__init__(f"port {port} on {ip} ({purpose}) is already in use, so the hub was not started",
+                         f"Stop what holds it (`ss -ltnp 'sport = :{port}'` names it; a hub already running? "
+                         f"`course hub status`), or choose another port: `course hub setup ... {option} PORT` "
+                         "and start again. Nothing was changed.")
 
 
 class MultiWorkerError(CourseError):

@@ -17,7 +17,8 @@ BASE = {"course_lib", "course_lib.exceptions", "course_lib.paths", "course_lib.i
 # tasks 6 and 7 grade is that the candidate's .tflite passes the lesson's own metadata and Edge TPU checks
 MEASURED_WITH = {("course_lib.exam.quality", "course_lib.metadata"), ("course_lib.exam.quality", "course_lib.edgetpu"),
                  ("course_lib.exam.quality", "course_lib.quantize")}
-PACKAGES = ("course_lib.grading", "course_lib.resources", "course_lib.exam", "course_lib.course", "course_lib.cli")
+PACKAGES = ("course_lib.grading", "course_lib.resources", "course_lib.exam", "course_lib.course", "course_lib.cli",
+            "course_lib.classroom")
 
 
 def _modules() -> dict[str, Path]:

@@ -5,9 +5,10 @@ import argparse
 import sys
 
 from ..exceptions import CourseError
-from . import certify, check, data, doctor, edgetpu, export, grade, lab, leaderboard, notebooks, progress, run, samples
+from . import (certify, check, data, doctor, edgetpu, export, grade, hub, lab, leaderboard, notebooks, progress, run,
+               samples)
 
-SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, check, progress, grade, leaderboard, export, certify,
+SUBCOMMANDS = [doctor, notebooks, run, samples, data, lab, hub, check, progress, grade, leaderboard, export, certify,
                edgetpu]
 
 

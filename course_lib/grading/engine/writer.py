@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,10 @@ class Writer:
         fb = self.course / "feedback" / s / a
         fb.mkdir(parents=True, exist_ok=True)
         (fb / f"{a}.html").write_text(feedback_html(row, self.hidden), encoding="utf-8")
+        for name in ("timestamp.txt", "submission_secret.txt"):    # as nbgrader generate_feedback: release_feedback
+            src = self.course / "submitted" / s / a / name            # names the released file by them
+            if src.is_file():
+                shutil.copyfile(src, fb / name)
         slim = {k: v for k, v in row.items() if k != "autograded"}
         if row.get("quality"):                  # every graded measurement, for the leaderboard's best
             with open(self.state / "history.jsonl", "a") as f:
