@@ -288,11 +288,12 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     detector = tf.keras.Model(image, head(trunk(x)), name="tree_detector")
     rng = np.random.default_rng(seed)
     pick = x_train[rng.choice(len(x_train), min(n_representative, len(x_train)), replace=False)]
-    from .quantize import convert_int8, representative_dataset
+    from .conversion import TFLiteConversion, convert
+    from .quantize import representative_dataset
 
-    int8 = convert_int8(detector, representative_dataset(pick, n=len(pick), seed=seed))
+    int8 = convert(detector, TFLiteConversion.int8(representative_dataset(pick, n=len(pick), seed=seed)))
     (out / "detector_int8.tflite").write_bytes(int8)
-    f32 = tf.lite.TFLiteConverter.from_keras_model(detector).convert()
+    f32 = convert(detector, TFLiteConversion.float32())
     (out / "detector_float.tflite").write_bytes(f32)
     metrics = {"train_tiles": len(train), "test_tiles": len(test), "test_boxes": int(sum(len(b) for _, b in test)),
                "tile": tile}

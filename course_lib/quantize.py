@@ -6,8 +6,8 @@
     >>> cmp = quantize.compare(model, tflite, x_test, y_test, class_names)
     >>> print(cmp.summary()); cmp.per_class
 
-The lesson notebook writes the converter calls itself; :func:`convert_int8` is the same recipe for
-the kit's own models (the detector generator, the tests).
+The lesson notebook writes the converter calls itself; :func:`convert_int8` is the same recipe in one call
+(:class:`course_lib.conversion.TFLiteConversion`'s ``int8``).
 """
 from __future__ import annotations
 
@@ -18,24 +18,29 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .conversion import TFLiteConversion, convert
 from .exceptions import ModelError
 
 __all__ = ["representative_dataset", "with_batch_one", "convert_int8", "TFLiteModel", "Comparison", "compare",
            "io_quantization"]
 
 
-def representative_dataset(images: np.ndarray, n: int = 100, seed: int = 0) -> Callable[[], Iterator[list]]:
+def representative_dataset(images, n: int = 100, seed: int = 0) -> Callable[[], Iterator[list]]:
     """A ``representative_dataset`` for the converter: ``n`` float32 samples of ``images``, batch 1.
 
-    Built on ``tf.data`` (shuffled with ``seed``); each call of the returned function yields
+    ``images``: an array (shuffled with ``seed`` on ``tf.data``, then ``n`` taken) or a ``tf.data`` set of
+    (images, labels) batches (its first ``n`` images, in order). Each call of the returned function yields
     ``[array of shape (1, *image_shape)]``, as the converter expects.
     """
     import tensorflow as tf
 
-    images = np.asarray(images, dtype=np.float32)
-    if len(images) == 0:
-        raise ModelError("representative_dataset: no images given; pass ~100 training images.")
-    ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).take(n).batch(1)
+    if isinstance(images, tf.data.Dataset):
+        ds = images.unbatch().map(lambda img, _: tf.cast(img, tf.float32)).take(n).batch(1)
+    else:
+        images = np.asarray(images, dtype=np.float32)
+        if len(images) == 0:
+            raise ModelError("representative_dataset: no images given; pass ~100 training images.")
+        ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).take(n).batch(1)
 
     def gen():
         for batch in ds:
@@ -52,18 +57,11 @@ def with_batch_one(model):
 
 
 def convert_int8(model, representative: Callable[[], Iterator[list]], io_type: Any = "uint8") -> bytes:
-    """Full-integer PTQ: int8 builtins only, ``io_type`` (uint8/int8/float32) input and output."""
-    import tensorflow as tf
+    """Full-integer PTQ: int8 builtins only, ``io_type`` (uint8/int8/float32) input and output.
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    dtype = tf.as_dtype(io_type)
-    if dtype != tf.float32:
-        converter.inference_input_type = dtype
-        converter.inference_output_type = dtype
-    return converter.convert()
+    A thin alias kept for a5's released cells: it is
+    ``conversion.convert(model, conversion.TFLiteConversion.int8(representative, io_type))``."""
+    return convert(model, TFLiteConversion.int8(representative, io_type))
 
 
 class TFLiteModel:
