@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import ModelError
-from .quantize import TFLiteModel
+from .interpreter import TFLiteModel
 
 __all__ = ["Detection", "CascadeResult", "edgetpu_delegate", "Detector", "Classifier", "run", "draw",
            "build_tree_detector", "tile_image"]

@@ -17,26 +17,11 @@ import numpy as np
 
 from .conversion import PRECISIONS, TFLiteConversion, convert
 from .exceptions import ModelError
+from .interpreter import tflite_accuracy
 
-__all__ = ["VARIANTS", "tflite_accuracy", "ExportRow", "export_all"]
+__all__ = ["VARIANTS", "ExportRow", "export_all"]
 
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")     # the precisions in the order the lesson shows them
-
-
-def tflite_accuracy(model: bytes | str | Path, dataset, limit: int | None = None) -> float:
-    """Top-1 accuracy of a TFLite classifier on a (images, labels) dataset, in tf.lite.Interpreter
-    (integer models get their input quantized and output dequantized: :class:`quantize.TFLiteModel`)."""
-    from .quantize import TFLiteModel
-
-    clf = TFLiteModel(model)
-    correct = total = 0
-    for images, labels in dataset:
-        for img, lab in zip(images.numpy(), labels.numpy()):
-            correct += int(clf.run(img)[0].argmax() == lab)
-            total += 1
-            if limit and total >= limit:
-                return correct / total
-    return correct / max(total, 1)
 
 
 @dataclass

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +33,12 @@ import numpy as np
 
 from .conversion import TFLiteConversion, convert
 from .exceptions import ModelError
+from .interpreter import tflite_accuracy  # noqa: F401 (a4's released cells call pruning.tflite_accuracy)
 from .resources.tree_patches import TREEPATCH_LABELS, load_tree_patches  # noqa: F401 (the lesson's names)
 
-__all__ = ["TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule",
-           "prune_once", "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "SizeRow", "plot_sizes", "read_pruning_summaries", "load_tree_patches", "tflite_accuracy",
-           "time_tflite", "treepatch_dense_model"]
+__all__ = ["TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule", "prune_once",
+           "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "SizeRow", "plot_sizes", "read_pruning_summaries",
+           "load_tree_patches", "tflite_accuracy", "treepatch_dense_model"]
 
 # Keras ships ImageNet MobileNetV2 weights for these alphas and input sizes (downloaded by Keras, online only).
 _KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -402,49 +402,6 @@ def read_pruning_summaries(log_dir: str | Path) -> dict[str, tuple[np.ndarray, n
                     layer = v.tag.split("/")[0].replace("prune_low_magnitude_", "")
                     series.setdefault(layer, {})[int(event.step)] = float(tf.make_ndarray(v.tensor))
     return {k: (np.array(sorted(d)), np.array([d[s] for s in sorted(d)])) for k, d in series.items()}
-
-
-# ------------------------------------------------------------------------------------------- data + eval
-def _interpreter(model: str | Path | bytes, threads: int = 1):
-    import tensorflow as tf
-
-    if isinstance(model, (bytes, bytearray)):
-        return tf.lite.Interpreter(model_content=bytes(model), num_threads=threads)
-    if not Path(model).is_file():
-        raise ModelError(f"{model}: no such .tflite file; write the converter's output there first.")
-    return tf.lite.Interpreter(model_path=str(model), num_threads=threads)
-
-
-def tflite_accuracy(model: str | Path | bytes, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of a float-input classifier ``.tflite`` in ``tf.lite.Interpreter`` (one image at a time)."""
-    it = _interpreter(model)
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    if inp["dtype"] != np.float32:
-        raise ModelError(f"the model takes {np.dtype(inp['dtype']).name} input; this lesson's models take float32 "
-                         "(keep float I/O: XNNPACK's sparse kernels are float only).")
-    hits = 0
-    for xi, yi in zip(x, y):
-        it.set_tensor(inp["index"], xi[None].astype(np.float32))
-        it.invoke()
-        hits += int(np.argmax(it.get_tensor(out["index"])) == yi)
-    return hits / max(1, len(y))
-
-
-def time_tflite(model: str | Path | bytes, x: np.ndarray, runs: int = 50, threads: int = 1, warmup: int = 5) -> float:
-    """Median milliseconds per inference (batch 1) in ``tf.lite.Interpreter`` with its default XNNPACK delegate."""
-    it = _interpreter(model, threads)
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], x[:1].astype(np.float32))
-    for _ in range(warmup):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        it.invoke()
-        times.append((time.perf_counter() - t) * 1000)
-    return float(np.median(times))
 
 
 # ------------------------------------------------------------------------------------------- registry generator

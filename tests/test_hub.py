@@ -5,8 +5,8 @@ from PIL import Image
 
 from course_lib.exceptions import DataError, ModelError
 from course_lib.conversion import TFLiteConversion
-from course_lib.export import export_all, tflite_accuracy
-from course_lib.quantize import TFLiteModel
+from course_lib.export import export_all
+from course_lib.interpreter import TFLiteModel, tflite_accuracy
 from course_lib.hub import build_classifier, feature_extractor, fine_tune, unfreeze
 from course_lib.imagedata import augmentation, collect, load_image_folder
 

@@ -16,7 +16,7 @@ BASE = {"course_lib", "course_lib.exceptions", "course_lib.paths", "course_lib.i
 # lesson modules the exam's quality plugin measures a submitted model with (they read no data): what the exam's
 # tasks 6 and 7 grade is that the candidate's .tflite passes the lesson's own metadata and Edge TPU checks
 MEASURED_WITH = {("course_lib.exam.quality", "course_lib.metadata"), ("course_lib.exam.quality", "course_lib.edgetpu"),
-                 ("course_lib.exam.quality", "course_lib.quantize")}
+                 ("course_lib.exam.quality", "course_lib.interpreter")}
 PACKAGES = ("course_lib.grading", "course_lib.resources", "course_lib.exam", "course_lib.course", "course_lib.cli")
 
 
