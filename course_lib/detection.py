@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .boxes import Detection
 from .exceptions import ModelError
 
 __all__ = ["Backbone", "backbone", "make_spec", "train", "evaluate", "lean_saving", "export_variants", "detect_tflite",
@@ -251,16 +252,6 @@ def export_variants(model, data, export_dir: str | Path, variants: Sequence[str]
     return df
 
 
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    score: float
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-
-
 def detect_tflite(tflite_path: str | Path, images: Sequence[str | Path], score_threshold: float = 0.3,
                   max_results: int = 100) -> list[list[Detection]]:
     """Run an exported detector (with metadata) on image files with the TFLite Task Library."""
@@ -277,9 +268,10 @@ def detect_tflite(tflite_path: str | Path, images: Sequence[str | Path], score_t
     out = []
     for path in images:
         result = detector.detect(vision.TensorImage.create_from_file(str(path)))
-        out.append([Detection(d.categories[0].category_name, d.categories[0].score, d.bounding_box.origin_x,
-                              d.bounding_box.origin_y, d.bounding_box.origin_x + d.bounding_box.width,
-                              d.bounding_box.origin_y + d.bounding_box.height) for d in result.detections])
+        out.append([Detection(d.bounding_box.origin_x, d.bounding_box.origin_y,
+                              d.bounding_box.origin_x + d.bounding_box.width,
+                              d.bounding_box.origin_y + d.bounding_box.height, d.categories[0].score,
+                              d.categories[0].category_name, d.categories[0].index) for d in result.detections])
     return out
 
 
