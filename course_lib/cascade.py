@@ -26,7 +26,7 @@ from .exceptions import ModelError
 from .interpreter import TFLiteModel
 
 __all__ = ["Detection", "CascadeResult", "edgetpu_delegate", "Detector", "Classifier", "run", "draw",
-           "build_tree_detector", "tile_image"]
+           "build_tree_detector"]
 
 STRIDE = 8
 
@@ -136,26 +136,6 @@ def draw(image: np.ndarray, results: list[CascadeResult], colors: dict[str, str]
     return im
 
 
-def tile_image(image: np.ndarray, boxes: np.ndarray, tile: int, stride: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Cut ``image`` into ``tile`` x ``tile`` crops every ``stride`` px; keep the boxes whose centre is inside."""
-    h, w = image.shape[:2]
-    if h < tile or w < tile:
-        from PIL import Image
-
-        scale = tile / min(h, w)
-        image = np.asarray(Image.fromarray(image).resize((int(round(w * scale)), int(round(h * scale)))))
-        boxes = boxes * scale
-        h, w = image.shape[:2]
-    out = []
-    for y in range(0, h - tile + 1, stride):
-        for x in range(0, w - tile + 1, stride):
-            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-            keep = (cx >= x) & (cx < x + tile) & (cy >= y) & (cy < y + tile)
-            b = boxes[keep] - [x, y, x, y]
-            out.append((image[y:y + tile, x:x + tile], np.clip(b, 0, tile)))
-    return out
-
-
 def _targets(boxes: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = tile // STRIDE
     heat = np.zeros((g, g, 1), np.float32)
@@ -176,12 +156,22 @@ def _targets(boxes: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.n
 def _load_tiles(folder: Path, names: list[str], tile: int, stride: int):
     from .annotations import read_voc
     from .images import open_rgb
+    from .tiling import tile_array
 
     tiles = []
     for stem in names:
         ann = read_voc(folder / f"{stem}.xml")
         boxes = np.array([[b.xmin, b.ymin, b.xmax, b.ymax] for b in ann.boxes], np.float32).reshape(-1, 4)
-        tiles += tile_image(np.asarray(open_rgb(folder / f"{stem}.png")), boxes, tile, stride)
+        image = np.asarray(open_rgb(folder / f"{stem}.png"))
+        h, w = image.shape[:2]
+        if h < tile or w < tile:         # upscale an image smaller than a tile
+            from PIL import Image
+
+            scale = tile / min(h, w)
+            image = np.asarray(Image.fromarray(image).resize((int(round(w * scale)), int(round(h * scale)))))
+            boxes = boxes * scale
+        # tiles every ``stride`` px from the top-left corner (none flush with the far edge), boxes by their centre
+        tiles += tile_array(image, boxes, tile, stride, cover_edge=False, keep="centre")
     return tiles
 
 

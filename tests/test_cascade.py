@@ -28,12 +28,18 @@ def test_decode_turns_heatmap_peaks_into_boxes():
 
 
 def test_tiles_keep_the_boxes_whose_centre_is_inside():
+    from course_lib.tiling import tile_array
+
     image = np.zeros((300, 500, 3), np.uint8)
     boxes = np.array([[10, 10, 30, 30], [240, 50, 262, 70], [250, 100, 290, 140]], np.float32)
-    tiles = cascade.tile_image(image, boxes, tile=256, stride=200)
+    tiles = tile_array(image, boxes, tile=256, stride=200, cover_edge=False, keep="centre")   # the detector's tiles
     assert len(tiles) == 2 and tiles[0][0].shape == (256, 256, 3)
     assert tiles[0][1].tolist() == [[10, 10, 30, 30], [240, 50, 256, 70]]      # clipped to the tile
     assert tiles[1][1].tolist() == [[40, 50, 62, 70], [50, 100, 90, 140]]
+    # the default, as tile_example cuts: tiles flush with the far edges too, boxes by their visible area
+    tiles = tile_array(image, boxes, tile=256, stride=200)
+    assert len(tiles) == 6 and all(t.shape == (256, 256, 3) for t, _ in tiles)
+    assert tiles[0][1].tolist() == [[10, 10, 30, 30], [240, 50, 256, 70]]      # the 6-px sliver of the third is dropped
 
 
 def test_ap50_precision_recall_of_perfect_and_of_missing_detections():
