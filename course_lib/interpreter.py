@@ -103,19 +103,6 @@ def io_quantization(model: str | Path | bytes) -> list[dict[str, Any]]:
     return rows
 
 
-def io_quantization(model: str | Path | bytes) -> list[dict[str, Any]]:
-    """Name, role, dtype, shape, scale and zero point of every input and output (what the learner feeds)."""
-    m = TFLiteModel(model)
-    rows = []
-    for role, details in (("input", [m.input]), ("output", m.outputs)):
-        for d in details:
-            scale, zp = d["quantization"]
-            rows.append({"role": role, "name": d["name"], "dtype": np.dtype(d["dtype"]).name,
-                         "shape": [int(s) for s in d["shape_signature"]], "scale": float(scale),
-                         "zero_point": int(zp)})
-    return rows
-
-
 def tflite_accuracy(model: str | Path | bytes, x, y=None, limit: int | None = None) -> float:
     """Top-1 accuracy of a TFLite classifier, one image at a time (integer models get their input quantized).
 
