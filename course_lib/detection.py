@@ -168,18 +168,14 @@ def tflite_nms_options(tflite_path: str | Path) -> dict:
     """The settings of the ``TFLite_Detection_PostProcess`` op in an exported detector (``nms_iou_threshold``,
     ``max_detections``, ``nms_score_threshold``, ...), read from the file itself."""
     from flatbuffers import flexbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
+
+    from .edgetpu.graph import TFLiteGraph      # the kit's one flatbuffer reader
 
     path = Path(tflite_path)
-    buf = path.read_bytes()
-    if buf[4:8] != b"TFL3":
-        raise ModelError(f"{path}: not a TFLite model (no TFL3 file identifier); pass the exported .tflite file.")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
-    for sg in model.subgraphs or []:
-        for op in sg.operators or []:
-            code = model.operatorCodes[op.opcodeIndex].customCode
-            if code == b"TFLite_Detection_PostProcess":
-                return dict(flexbuffers.Loads(bytes(op.customOptions)))
+    graph = TFLiteGraph(path)
+    for op in graph.ops:
+        if graph.opname(op)[2] == "TFLite_Detection_PostProcess":
+            return dict(flexbuffers.Loads(bytes(op.customOptions)))
     raise ModelError(f"{path}: no TFLite_Detection_PostProcess op; is this a Model Maker detector?")
 
 

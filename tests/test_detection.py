@@ -302,7 +302,7 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
         tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])).convert())
     with pytest.raises(ModelError, match="no TFLite_Detection_PostProcess"):
         detection.tflite_nms_options(tmp_path / "dense.tflite")
-    with pytest.raises(ModelError, match="not a TFLite model"):
+    with pytest.raises(ModelError, match="not a TFLite flatbuffer"):
         detection.tflite_nms_options(tiles / "labels.txt")
     assert 0.0 <= table.AP50[0] <= 1.0
     dets = detection.detect_tflite(tmp_path / "export" / "model_float32.tflite", [test.examples[0].image], 0.0)
