@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from .conversion import PRECISIONS, TFLiteConversion, convert
 from .exceptions import ModelError
 from .interpreter import tflite_accuracy
