@@ -1,5 +1,5 @@
 """Lesson 4 ablation (run by hand): TFLite size of MobileNetV2, dense vs pruned (PruneForLatencyOnXNNPack),
-fp32 and fp16, at sparsity 0.5 / 0.75 / 0.9, like Figure 1 of the TF MOT pruning blog (~2x smaller at fp16);
+float32 and float16, at sparsity 0.5 / 0.75 / 0.9, like Figure 1 of the TF MOT pruning blog (~2x smaller at float16);
 and the accuracy before/after the 3-step pruning to 0.75 on the real tree-patches data.
 
     .venv/bin/python bench/pruning_ablation.py sizes --model 0.35@96 --model 1.0@224 --out build/bench/pruning
@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from course_lib import pruning  # noqa: E402
+from course_lib.conversion import TFLiteConversion, convert  # noqa: E402
 
 
 def sizes(specs: list[str], sparsities: list[float], out: Path) -> list[dict]:
@@ -32,13 +33,13 @@ def sizes(specs: list[str], sparsities: list[float], out: Path) -> list[dict]:
         alpha, size = float(alpha), int(size)
         model = pruning.xnnpack_mobilenet_v2(size, alpha, classes=1000 if alpha == 1.0 else 2,
                                              weights="imagenet" if alpha == 1.0 else None)
-        dense = {p: len(pruning.convert(model, p)) for p in ("fp32", "fp16")}
+        dense = {p: len(convert(model, TFLiteConversion.named(p))) for p in ("float32", "float16")}
         print(f"{spec} dense {dense} ({model.weights_source})", flush=True)
         for s in sparsities:
             t = time.time()
             pruned = pruning.prune_once(model, s)
-            for p in ("fp32", "fp16"):
-                b = pruning.convert(pruned, p, sparse=True)
+            for p in ("float32", "float16"):
+                b = convert(pruned, TFLiteConversion.named(p, sparse=True))
                 (out / f"mnv2_{spec}_s{s}_{p}.tflite").write_bytes(b)
                 row = {"model": spec, "sparsity": s, "precision": p, "dense_bytes": dense[p], "sparse_bytes": len(b),
                        "ratio": round(dense[p] / len(b), 2), "weights": model.weights_source}

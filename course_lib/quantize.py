@@ -6,36 +6,41 @@
     >>> cmp = quantize.compare(model, tflite, x_test, y_test, class_names)
     >>> print(cmp.summary()); cmp.per_class
 
-The lesson notebook writes the converter calls itself; :func:`convert_int8` is the same recipe for
-the kit's own models (the detector generator, the tests).
+The lesson notebook writes the converter calls itself; :func:`convert_int8` is the same recipe in one call
+(:class:`course_lib.conversion.TFLiteConversion`'s ``int8``).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .conversion import TFLiteConversion, convert
 from .exceptions import ModelError
+from .interpreter import TFLiteModel, io_quantization  # noqa: F401 (notebook 05 and a5 call quantize.TFLiteModel)
 
 __all__ = ["representative_dataset", "with_batch_one", "convert_int8", "TFLiteModel", "Comparison", "compare",
            "io_quantization"]
 
 
-def representative_dataset(images: np.ndarray, n: int = 100, seed: int = 0) -> Callable[[], Iterator[list]]:
+def representative_dataset(images, n: int = 100, seed: int = 0) -> Callable[[], Iterator[list]]:
     """A ``representative_dataset`` for the converter: ``n`` float32 samples of ``images``, batch 1.
 
-    Built on ``tf.data`` (shuffled with ``seed``); each call of the returned function yields
+    ``images``: an array (shuffled with ``seed`` on ``tf.data``, then ``n`` taken) or a ``tf.data`` set of
+    (images, labels) batches (its first ``n`` images, in order). Each call of the returned function yields
     ``[array of shape (1, *image_shape)]``, as the converter expects.
     """
     import tensorflow as tf
 
-    images = np.asarray(images, dtype=np.float32)
-    if len(images) == 0:
-        raise ModelError("representative_dataset: no images given; pass ~100 training images.")
-    ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).take(n).batch(1)
+    if isinstance(images, tf.data.Dataset):
+        ds = images.unbatch().map(lambda img, _: tf.cast(img, tf.float32)).take(n).batch(1)
+    else:
+        images = np.asarray(images, dtype=np.float32)
+        if len(images) == 0:
+            raise ModelError("representative_dataset: no images given; pass ~100 training images.")
+        ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).take(n).batch(1)
 
     def gen():
         for batch in ds:
@@ -52,96 +57,11 @@ def with_batch_one(model):
 
 
 def convert_int8(model, representative: Callable[[], Iterator[list]], io_type: Any = "uint8") -> bytes:
-    """Full-integer PTQ: int8 builtins only, ``io_type`` (uint8/int8/float32) input and output."""
-    import tensorflow as tf
+    """Full-integer PTQ: int8 builtins only, ``io_type`` (uint8/int8/float32) input and output.
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    dtype = tf.as_dtype(io_type)
-    if dtype != tf.float32:
-        converter.inference_input_type = dtype
-        converter.inference_output_type = dtype
-    return converter.convert()
-
-
-class TFLiteModel:
-    """A ``tf.lite.Interpreter`` that takes float inputs and gives float outputs whatever its I/O types.
-
-    ``predict`` quantizes the input with the model's own scale/zero point and dequantizes the output,
-    one sample at a time (the batch is 1 for the Edge TPU). ``delegate`` is e.g. the Edge TPU delegate.
-    """
-
-    def __init__(self, model: str | Path | bytes, delegate: Any = None, num_threads: int = 2):
-        import tensorflow as tf
-
-        content = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
-        self.size_bytes = len(content)
-        delegates = [delegate] if delegate is not None else None
-        try:
-            self.interpreter = tf.lite.Interpreter(model_content=content, experimental_delegates=delegates,
-                                                   num_threads=num_threads)
-        except ValueError as e:
-            raise ModelError(f"tf.lite.Interpreter cannot load this model: {e}. Is it a .tflite file?") from e
-        shape = self.interpreter.get_input_details()[0]["shape"]
-        if shape[0] != 1:
-            self.interpreter.resize_tensor_input(self.interpreter.get_input_details()[0]["index"], [1, *shape[1:]])
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.outputs = self.interpreter.get_output_details()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.input["shape"])
-
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        if np.issubdtype(dtype, np.floating):
-            return x.astype(dtype)
-        scale, zp = self.input["quantization"]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
-
-    def _dequantize(self, detail: dict, y: np.ndarray) -> np.ndarray:
-        if np.issubdtype(detail["dtype"], np.floating):
-            return y.astype(np.float32)
-        scale, zp = detail["quantization"]
-        return (y.astype(np.float32) - zp) * scale
-
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """All outputs (dequantized) for one sample ``x`` (with or without the batch axis)."""
-        x = np.asarray(x, dtype=np.float32).reshape(self.input_shape)
-        self.interpreter.set_tensor(self.input["index"], self._quantize(x))
-        self.interpreter.invoke()
-        return [self._dequantize(d, self.interpreter.get_tensor(d["index"])[0]) for d in self.outputs]
-
-    def predict(self, xs: np.ndarray) -> np.ndarray:
-        """The first output for every sample of ``xs`` (float)."""
-        return np.stack([self.run(x)[0] for x in xs])
-
-    def latency_ms(self, x: np.ndarray, runs: int = 20) -> float:
-        """Median wall time of one ``invoke`` on this machine (after one warm-up)."""
-        self.run(x)
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            self.interpreter.invoke()
-            times.append(time.perf_counter() - t)
-        return 1000 * float(np.median(times))
-
-
-def io_quantization(model: str | Path | bytes) -> list[dict[str, Any]]:
-    """Name, role, dtype, shape, scale and zero point of every input and output (what the learner feeds)."""
-    m = TFLiteModel(model)
-    rows = []
-    for role, details in (("input", [m.input]), ("output", m.outputs)):
-        for d in details:
-            scale, zp = d["quantization"]
-            rows.append({"role": role, "name": d["name"], "dtype": np.dtype(d["dtype"]).name,
-                         "shape": [int(s) for s in d["shape_signature"]], "scale": float(scale),
-                         "zero_point": int(zp)})
-    return rows
+    A thin alias kept for a5's released cells: it is
+    ``conversion.convert(model, conversion.TFLiteConversion.int8(representative, io_type))``."""
+    return convert(model, TFLiteConversion.int8(representative, io_type))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Can XNNPACK run this ``.tflite`` with its sparse kernels? Checked structurally, from the flatbuffer.
 
-    report = check_sparse_inference("sparse_fp16.tflite")
+    report = check_sparse_inference("sparse_float16.tflite")
     print(report.explain())            # each condition: OK / FAIL, where, why
     report.eligible, report.conv1x1_sparsity
 
@@ -8,7 +8,7 @@ XNNPACK's sparse (NCHW) kernels do not run on x86 CPUs with AVX ("currently targ
 laptop or CI machine no speedup can be measured: the conditions are read from the model instead
 (TFLite XNNPACK delegate README; XNNPACK ``subgraph.c``):
 
-1. ``float``      float32 activations (the sparse kernels are float only; fp16 *weights* are fine);
+1. ``float``      float32 activations (the sparse kernels are float only; float16 *weights* are fine);
 2. ``densify``    the 1x1 conv weights are stored sparse and expanded by ``DENSIFY``
                   (``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``);
 3. ``start``      the subgraph starts at a 3x3 stride-2 ``CONV_2D`` with 3 input channels and explicit
@@ -170,7 +170,7 @@ def check_sparse_inference(model: str | Path | bytes) -> SparseInferenceReport:
                  or c.weight_type not in ("FLOAT32", "FLOAT16")]
     conds.append(Condition("float", not int_convs, where(int_convs[0].op_index) if int_convs else "",
                            "float32 activations" if not int_convs else
-                           "integer activations or int8 weights: XNNPACK's sparse kernels are float only (use fp32 or fp16 weights)"))
+                           "integer activations or int8 weights: XNNPACK's sparse kernels are float only (use float32 or float16 weights)"))
     # 3. start: 3x3 stride-2 conv, 3 input channels, PAD 1 + VALID
     start, start_detail = None, "no 3x3 stride-2 CONV_2D with 3 input channels"
     for c in convs:

@@ -1,6 +1,7 @@
 """Cut large aerial images into fixed-size training tiles, with each box clipped to its tile.
 
     tiles = tile_example(example, tile=320, stride=240, out_dir=Path("tiles"))   # JPEG + VOC xml per tile
+    crops = tile_array(image, boxes, tile=256, stride=192)   # in memory: [(crop, its boxes as an N x 4 array)]
     more = rotated_copies(train_set, Path("train_rot"))      # + each tile turned by 90, 180, 270 degrees
 
 A box is kept in a tile when at least ``min_visible`` of its area lies inside it (clipped to the tile
@@ -18,21 +19,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .annotations import Box
 from .detection_data import DetectionData, Example, write_voc_xml
 
-__all__ = ["tile_positions", "clip_boxes", "tile_example", "rotate_box", "rotated_copies", "tile_origin",
+__all__ = ["tile_positions", "clip_boxes", "tile_example", "tile_array", "rotate_box", "rotated_copies", "tile_origin",
            "hold_out_rows"]
 
 
-def tile_positions(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets every ``stride`` px, plus one flush with the far edge so the whole image is covered."""
+def tile_positions(length: int, tile: int, stride: int, cover_edge: bool = True) -> list[int]:
+    """Start offsets every ``stride`` px, plus (``cover_edge``) one flush with the far edge so the whole image
+    is covered."""
     if tile <= 0 or stride <= 0:
         raise ValueError(f"tile ({tile}) and stride ({stride}) must be positive.")
     if length < tile:
         raise ValueError(f"the image side ({length} px) is smaller than the tile ({tile} px); use a smaller tile.")
     pos = list(range(0, length - tile + 1, stride))
-    if pos[-1] != length - tile:
+    if cover_edge and pos[-1] != length - tile:
         pos.append(length - tile)
     return pos
 
@@ -79,6 +83,34 @@ def tile_example(example: Example, tile: int, stride: int, out_dir: Path, min_vi
             write_voc_xml(xml, jpg.name, tile, tile, boxes)
             written.append(Example(jpg, tile, tile, tuple(boxes), xml))
     return written
+
+
+def tile_array(image: np.ndarray, boxes: np.ndarray, tile: int, stride: int, cover_edge: bool = True,
+               keep: str = "visible", min_visible: float = 0.5, min_side: float = 4.0
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Tiles of an image held in memory: ``[(crop, boxes)]`` with each tile's boxes (pixel xmin, ymin, xmax,
+    ymax, N x 4) clipped and shifted to the tile, at :func:`tile_positions` (``cover_edge`` as there).
+
+    ``keep="visible"``: the boxes :func:`clip_boxes` keeps (``min_visible`` of the area inside, sides of at
+    least ``min_side``), as :func:`tile_example` writes them; ``keep="centre"``: the boxes whose centre lies
+    inside the tile, clipped to it (the kit's tree detector trains on these).
+    """
+    if keep not in ("visible", "centre"):
+        raise ValueError(f"keep={keep!r}: use 'visible' or 'centre'.")
+    h, w = image.shape[:2]
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    out = []
+    for y0 in tile_positions(h, tile, stride, cover_edge):
+        for x0 in tile_positions(w, tile, stride, cover_edge):
+            if keep == "centre":
+                cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+                inside = (cx >= x0) & (cx < x0 + tile) & (cy >= y0) & (cy < y0 + tile)
+                b = np.clip(boxes[inside] - [x0, y0, x0, y0], 0, tile)
+            else:
+                kept = clip_boxes([Box("", *row) for row in boxes.tolist()], x0, y0, tile, tile, min_visible, min_side)
+                b = np.array([[k.xmin, k.ymin, k.xmax, k.ymax] for k in kept], np.float32).reshape(-1, 4)
+            out.append((image[y0:y0 + tile, x0:x0 + tile], b))
+    return out
 
 
 def rotate_box(box: Box, width: int, height: int, quarter_turns: int) -> Box:

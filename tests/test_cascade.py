@@ -28,22 +28,35 @@ def test_decode_turns_heatmap_peaks_into_boxes():
 
 
 def test_tiles_keep_the_boxes_whose_centre_is_inside():
+    from course_lib.tiling import tile_array
+
     image = np.zeros((300, 500, 3), np.uint8)
     boxes = np.array([[10, 10, 30, 30], [240, 50, 262, 70], [250, 100, 290, 140]], np.float32)
-    tiles = cascade.tile_image(image, boxes, tile=256, stride=200)
+    tiles = tile_array(image, boxes, tile=256, stride=200, cover_edge=False, keep="centre")   # the detector's tiles
     assert len(tiles) == 2 and tiles[0][0].shape == (256, 256, 3)
     assert tiles[0][1].tolist() == [[10, 10, 30, 30], [240, 50, 256, 70]]      # clipped to the tile
     assert tiles[1][1].tolist() == [[40, 50, 62, 70], [50, 100, 90, 140]]
+    # the default, as tile_example cuts: tiles flush with the far edges too, boxes by their visible area
+    tiles = tile_array(image, boxes, tile=256, stride=200)
+    assert len(tiles) == 6 and all(t.shape == (256, 256, 3) for t, _ in tiles)
+    assert tiles[0][1].tolist() == [[10, 10, 30, 30], [240, 50, 256, 70]]      # the 6-px sliver of the third is dropped
 
 
-def test_ap50_of_perfect_and_of_missing_detections():
+def test_ap50_precision_recall_of_perfect_and_of_missing_detections():
+    from course_lib.boxes import as_arrays, coco_ap, iou, precision_recall
+
     truth = [np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32)]
+    labelled = [(truth[0], np.ones(2, int))]
     perfect = [[cascade.Detection(0, 0, 10, 10, 0.9), cascade.Detection(20, 20, 40, 40, 0.8)]]
-    assert cascade._ap50(perfect, truth) == (1.0, 1.0, 1.0)
+    assert precision_recall(perfect, truth) == (1.0, 1.0)
+    assert coco_ap(labelled, [as_arrays(perfect[0])])["AP50"] == pytest.approx(1.0)
     half = [[cascade.Detection(0, 0, 10, 10, 0.9), cascade.Detection(100, 100, 110, 110, 0.95)]]
-    ap, p, r = cascade._ap50(half, truth)
-    assert (p, r) == (0.5, 0.5) and ap == pytest.approx(0.25)
-    assert cascade._ap50([[]], truth) == (0.0, 0.0, 0.0)
+    assert precision_recall(half, truth) == (0.5, 0.5)
+    # the false positive scores higher: precision 0.5 up to recall 0.5, on COCO's 101 recall points
+    assert coco_ap(labelled, [as_arrays(half[0])])["AP50"] == pytest.approx(0.5 * 51 / 101, abs=1e-3)
+    assert precision_recall([[]], truth) == (0.0, 0.0)
+    assert coco_ap(labelled, [as_arrays([])]) == {"AP": 0.0, "AP50": 0.0}
+    assert iou((0, 0, 10, 10), [[5, 0, 15, 10], [20, 20, 30, 30], [3, 3, 3, 3]]).tolist() == [1 / 3, 0.0, 0.0]
 
 
 @pytest.fixture(scope="module")

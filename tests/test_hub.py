@@ -4,8 +4,9 @@ import pytest
 from PIL import Image
 
 from course_lib.exceptions import DataError, ModelError
-from course_lib.export import convert, export_all, tflite_accuracy
-from course_lib.quantize import TFLiteModel
+from course_lib.conversion import TFLiteConversion
+from course_lib.export import export_all
+from course_lib.interpreter import TFLiteModel, tflite_accuracy
 from course_lib.hub import build_classifier, feature_extractor, fine_tune, unfreeze
 from course_lib.imagedata import augmentation, collect, load_image_folder
 
@@ -149,8 +150,12 @@ def test_every_tflite_variant_matches_keras(tiny, tmp_path):
     assert tflite_accuracy(by["int8"].file, ds) == by["int8"].accuracy
 
 
-def test_int8_without_representative_data_says_what_to_pass(tiny):
+def test_int8_without_representative_data_says_what_to_pass(tiny, tmp_path):
     with pytest.raises(ModelError, match="representative"):
-        convert(tiny[0], "int8")
-    with pytest.raises(ModelError, match="Unknown TFLite variant"):
-        convert(tiny[0], "int4")
+        TFLiteConversion.named("int8")
+    with pytest.raises(ModelError, match="representative"):
+        export_all(tiny[0], tmp_path, tiny[1], variants=["int8"], saved_model=False)
+    with pytest.raises(ModelError, match="Unknown TFLite precision"):
+        TFLiteConversion.named("int4")
+    with pytest.raises(ModelError, match="Unknown TFLite variant 'fp16'"):
+        export_all(tiny[0], tmp_path, tiny[1], variants=["fp16"], saved_model=False)

@@ -12,11 +12,13 @@ import course_lib
 LIB = Path(course_lib.__file__).parent
 MAX_LINES = 600
 BASE = {"course_lib", "course_lib.exceptions", "course_lib.paths", "course_lib.images", "course_lib.annotations",
-        "course_lib.detection_data"}   # errors, paths and the image / VOC-annotation readers every layer reads data with
+        "course_lib.detection_data", "course_lib.boxes"}
+# errors, paths, the image / VOC-annotation readers every layer reads data with, and the box metrics (IoU, COCO AP)
+# that the lessons and the grader both measure with
 # lesson modules the exam's quality plugin measures a submitted model with (they read no data): what the exam's
 # tasks 6 and 7 grade is that the candidate's .tflite passes the lesson's own metadata and Edge TPU checks
 MEASURED_WITH = {("course_lib.exam.quality", "course_lib.metadata"), ("course_lib.exam.quality", "course_lib.edgetpu"),
-                 ("course_lib.exam.quality", "course_lib.quantize")}
+                 ("course_lib.exam.quality", "course_lib.interpreter")}
 PACKAGES = ("course_lib.grading", "course_lib.resources", "course_lib.exam", "course_lib.course", "course_lib.cli",
             "course_lib.classroom")
 

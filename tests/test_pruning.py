@@ -13,6 +13,7 @@ tf = pytest.importorskip("tensorflow")
 tfmot = pytest.importorskip("tensorflow_model_optimization")
 
 from course_lib import pruning, sparsity_check  # noqa: E402
+from course_lib.conversion import TFLiteConversion, convert  # noqa: E402
 from course_lib.exceptions import ModelError  # noqa: E402
 
 
@@ -112,10 +113,10 @@ def test_layer_sparsity_refuses_an_unstripped_model():
 @pytest.fixture(scope="module")
 def sparse_tiny():
     model = zero_1x1(tiny_net(), 0.8)
-    return pruning.convert(model, "fp16", sparse=True), pruning.convert(model, "fp32", sparse=False)
+    return convert(model, TFLiteConversion.float16(sparse=True)), convert(model, TFLiteConversion.float32())
 
 
-def test_sparse_fp16_model_is_eligible(sparse_tiny):
+def test_sparse_float16_model_is_eligible(sparse_tiny):
     report = sparsity_check.check_sparse_inference(sparse_tiny[0])
     assert report.eligible, report.explain()
     assert len(report.inside) == 2
@@ -134,14 +135,14 @@ def test_without_experimental_sparsity_densify_fails(sparse_tiny):
 
 def test_same_padded_entry_and_strided_same_depthwise_fail():
     model = zero_1x1(tiny_net(first_padding="same", dw_stride=2), 0.8)
-    report = sparsity_check.check_sparse_inference(pruning.convert(model, "fp32", sparse=True))
+    report = sparsity_check.check_sparse_inference(convert(model, TFLiteConversion.float32(sparse=True)))
     failed = {c.name for c in report.failures}
     assert "start" in failed and "PAD 1 + VALID" in report.condition("start").detail
     assert report.condition("start").where.startswith("op ")
 
 
 def test_too_few_zeros_fail_sparsity():
-    report = sparsity_check.check_sparse_inference(pruning.convert(zero_1x1(tiny_net(), 0.5), "fp32", sparse=True))
+    report = sparsity_check.check_sparse_inference(convert(zero_1x1(tiny_net(), 0.5), TFLiteConversion.float32(sparse=True)))
     assert "sparsity" in {c.name for c in report.failures}
     assert "2/3" in report.condition("sparsity").detail
 
@@ -162,7 +163,7 @@ def test_truncated_mobilenet_is_accepted_and_eligible_after_pruning():
     assert all(l.momentum == 0.9 for l in model.layers if isinstance(l, tf.keras.layers.BatchNormalization))
     assert set(pruning.check_prunable(model)) == {"expanded_conv_project", "block_1_expand", "block_1_project",
                                                   "block_2_expand", "block_2_project", "logits"}
-    report = sparsity_check.check_sparse_inference(pruning.convert(pruning.prune_once(model, 0.8), "fp16", sparse=True))
+    report = sparsity_check.check_sparse_inference(convert(pruning.prune_once(model, 0.8), TFLiteConversion.float16(sparse=True)))
     assert report.eligible, report.explain()
     assert len(report.inside) == 5 and report.conv1x1_sparsity == pytest.approx(0.8, abs=0.01)
 
@@ -225,4 +226,4 @@ def test_dense_model_generator_writes_a_prunable_model(tmp_path):
     assert loaded.input_shape == (None, 32, 32, 3) and loaded.output_shape == (None, 2)
     assert all(l.trainable for l in loaded.layers)
     assert "block_1_expand" in pruning.check_prunable(loaded)        # the .h5 round trip keeps the structure
-    assert info["dense_fp16_bytes"] == len(pruning.convert(loaded, "fp16"))
+    assert info["dense_fp16_bytes"] == len(convert(loaded, TFLiteConversion.float16()))

@@ -86,3 +86,18 @@ def test_tflite_model_quantizes_float_inputs_itself(trained, fashion):
     assert np.abs(p_int8 - p_f32).max() < 0.1           # dequantized probabilities, not raw uint8
     with pytest.raises(ModelError, match="tflite"):
         quantize.TFLiteModel(b"\x00" * 64)
+
+
+def test_tflite_accuracy_takes_arrays_or_a_dataset_and_agrees_with_compare(trained, fashion, tmp_path):
+    import tensorflow as tf
+
+    from course_lib.interpreter import tflite_accuracy
+
+    model, int8, _ = trained
+    xt, yt = fashion[2][:100], fashion[3][:100]
+    acc = tflite_accuracy(int8, xt, yt)             # uint8 input: quantized by the model's own scale
+    assert acc == quantize.compare(model, int8, xt, yt).int8_accuracy
+    assert tflite_accuracy(int8, tf.data.Dataset.from_tensor_slices((xt, yt)).batch(32)) == acc
+    assert tflite_accuracy(int8, xt, yt, limit=10) == quantize.compare(model, int8, xt[:10], yt[:10]).int8_accuracy
+    with pytest.raises(ModelError, match="no such .tflite file"):
+        tflite_accuracy(tmp_path / "missing.tflite", xt, yt)

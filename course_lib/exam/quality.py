@@ -146,7 +146,7 @@ def edgetpu_checks(model: Path, data: dict[str, np.ndarray]) -> dict:
     import tensorflow as tf
 
     from .. import edgetpu
-    from ..quantize import TFLiteModel
+    from ..interpreter import TFLiteModel
 
     if model.suffix != ".tflite":
         raise ValueError(f"{model.name} is not a .tflite file")

@@ -11,7 +11,8 @@ from .common import MetadataError, interpreter_for, label_list, rgb_array
 from .normalization import Normalization
 from .reading import summarize
 from .detector_outputs import detector_output_problems
-from .running import Detection, classify_interpreter, classify_task, detect_interpreter, detect_task
+from ..boxes import Detection, iou
+from .running import classify_interpreter, classify_task, detect_interpreter, detect_task
 
 
 # ---------------------------------------------------------------------------------------- checking
@@ -121,14 +122,6 @@ def verify_classifier(model, images: Sequence, norm: Normalization | None, label
     return Agreement("classifier", len(images), rate, diff, problems=problems)
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def verify_detector(model, images: Sequence, norm: Normalization | None, labels: Sequence[str] | str | Path,
                     top: int = 5, score_tol: float = 0.02, min_iou: float = 0.9) -> Agreement:
     """Check the metadata, then match the top ``top`` Task Library detections to the interpreter's ones."""
@@ -141,16 +134,17 @@ def verify_detector(model, images: Sequence, norm: Normalization | None, labels:
     ious, diff, agree, label_bad = [], 0.0, 0, 0
     for t, r in zip(task, ref):
         # the Task Library reports whole pixels (truncated): compare against truncated interpreter boxes
-        r = [Detection(x.label, x.index, x.score, tuple(float(np.trunc(v)) for v in x.box)) for x in r]
+        r = [Detection(*(float(np.trunc(v)) for v in x.box), x.score, x.label, x.index) for x in r]
         for j, d in enumerate(t):
-            best = max(r, key=lambda x: _iou(d.box, x.box), default=None)
-            iou = _iou(d.box, best.box) if best else 0.0
-            ious.append(iou)
+            overlap = iou(d.box, [x.box for x in r]) if r else np.zeros(0)
+            best = r[int(np.argmax(overlap))] if r else None
+            box_iou = float(overlap.max()) if r else 0.0
+            ious.append(box_iou)
             if best is None:
                 continue
             diff = max(diff, abs(d.score - best.score))
             label_bad += d.label != best.label
-            agree += j == 0 and d.label == best.label and iou >= min_iou
+            agree += j == 0 and d.label == best.label and box_iou >= min_iou
     rate = agree / max(len(images), 1)
     mean_iou = float(np.mean(ious)) if ious else 0.0
     low = float(np.min(ious)) if ious else 0.0

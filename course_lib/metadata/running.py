@@ -1,26 +1,18 @@
 """Running a model through the Task Library (trusts the metadata) or a plain interpreter (does not)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..boxes import Detection
 from .common import MetadataError, interpreter_for, label_list, model_bytes, model_name, output_array, rgb_array
 from .normalization import Normalization
 from .detector_outputs import detector_roles
 
 
 # -------------------------------------------------------------------------------- running the model
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    index: int
-    score: float
-    box: tuple[float, float, float, float]        # xmin, ymin, xmax, ymax in pixels of the original image
-
-
 def _task_error(model, e: Exception) -> MetadataError:
     return MetadataError(f"The Task Library cannot load {model_name(model)}: {str(e).rstrip('.')}. Check its metadata with "
                          "metadata.summarize(); write it with the metadata_writers (labels, mean/std).")
@@ -97,11 +89,11 @@ def detect_task(model, images: Iterable, max_results: int = 10, score_threshold:
     for image in images:
         pixels = rgb_array(image)          # keep a reference: TensorImage does not copy the array
         r = det.detect(vision.TensorImage.create_from_array(pixels))
-        out.append([Detection(d.categories[0].category_name or str(d.categories[0].index), d.categories[0].index,
-                              float(d.categories[0].score),
-                              (d.bounding_box.origin_x, d.bounding_box.origin_y,
-                               d.bounding_box.origin_x + d.bounding_box.width,
-                               d.bounding_box.origin_y + d.bounding_box.height)) for d in r.detections])
+        out.append([Detection(d.bounding_box.origin_x, d.bounding_box.origin_y,
+                              d.bounding_box.origin_x + d.bounding_box.width,
+                              d.bounding_box.origin_y + d.bounding_box.height, float(d.categories[0].score),
+                              d.categories[0].category_name or str(d.categories[0].index), d.categories[0].index)
+                    for d in r.detections])
     return out
 
 
@@ -127,6 +119,6 @@ def detect_interpreter(model, images: Iterable, norm: Normalization | None, labe
                 continue
             c = int(round(float(classes[0, i])))
             y0, x0, y1, x1 = (float(v) for v in boxes[0, i])
-            dets.append(Detection(names[c] if c < len(names) else str(c), c, s, (x0 * w, y0 * h, x1 * w, y1 * h)))
+            dets.append(Detection(x0 * w, y0 * h, x1 * w, y1 * h, s, names[c] if c < len(names) else str(c), c))
         res.append(sorted(dets, key=lambda d: -d.score)[:max_results])
     return res

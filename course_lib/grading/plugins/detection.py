@@ -13,8 +13,6 @@ are stored flat: image ``i`` owns ``boxes[offsets[i]:offsets[i + 1]]`` (pixel ``
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from ..engine.hidden_data import hidden_data
 from ..engine.metrics import metric
+from ...boxes import coco_ap
 from ...exceptions import DataError, ModelError
 
 __all__ = ["pack", "decode_image", "boxes_of", "heldout_tiles", "public_tiles", "tflite_detect", "coco_ap", "tflite_ap", "ap50", "HELDOUT"]
@@ -149,39 +148,6 @@ def tflite_detect(model: str | Path, images: np.ndarray) -> list[tuple[np.ndarra
         keep = scores > 0
         out.append((yxyx[keep][:, [1, 0, 3, 2]], scores[keep], classes[keep].astype(np.int64) + 1))
     return out
-
-
-def coco_ap(truth: Sequence[tuple[np.ndarray, np.ndarray]],
-            detections: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """COCO ``AP`` (IoU 0.5:0.95) and ``AP50`` with pycocotools over all images (an image without detections
-    counts its boxes as missed; a detection where there is no box is a false positive)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    if len(truth) != len(detections):
-        raise ValueError(f"{len(truth)} images of ground truth but {len(detections)} of detections.")
-    anns, dets = [], []
-    for i, ((gb, gl), (db, ds, dc)) in enumerate(zip(truth, detections)):
-        for b, c in zip(gb, gl):
-            w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c), "iscrowd": 0,
-                         "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h})
-        dets += [{"image_id": i, "category_id": int(c), "score": float(s),
-                  "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]}
-                 for b, s, c in zip(db, ds, dc)]
-    if not anns or not dets:
-        return {"AP": 0.0, "AP50": 0.0}
-    cats = sorted({a["category_id"] for a in anns} | {d["category_id"] for d in dets})
-    with contextlib.redirect_stdout(io.StringIO()):       # pycocotools prints its tables
-        gt = COCO()
-        gt.dataset = {"images": [{"id": i} for i in range(len(truth))], "annotations": anns,
-                      "categories": [{"id": c} for c in cats]}
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(dets), iouType="bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return {"AP": max(float(ev.stats[0]), 0.0), "AP50": max(float(ev.stats[1]), 0.0)}
 
 
 def tflite_ap(model: str | Path, data: dict[str, np.ndarray]) -> dict[str, float]:
