@@ -4,6 +4,11 @@ and the accuracy before/after the 3-step pruning to 0.75 on the real tree-patche
 
     .venv/bin/python bench/pruning_ablation.py sizes --model 0.35@96 --model 1.0@224 --out build/bench/pruning
     .venv/bin/python bench/pruning_ablation.py accuracy --model 1.0@96 --epochs 8 6 2 --out build/bench/pruning
+    .venv/bin/python bench/pruning_ablation.py accuracy --epochs 8 6 2 --control --bn frozen --tag bnfrozen
+
+``--control`` also trains lesson 4's control: a copy of the step-1 dense model with the same schedule, learning
+rates and unfreezing, no pruning (the difference pruned - control is what pruning costs). ``--bn frozen`` keeps
+every BatchNormalization layer frozen (inference mode, ImageNet statistics) in steps 2-3, for both models.
 
 Sizes use one-shot magnitude pruning (tfmot ConstantSparsity, one mask update, strip_pruning): the
 file size depends only on how many weights are zero, not on training. alpha 1.0 carries ImageNet weights
@@ -50,7 +55,8 @@ def sizes(specs: list[str], sparsities: list[float], out: Path) -> list[dict]:
 
 
 def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, finetune_epochs: int,
-             sparsity: float) -> dict:
+             sparsity: float, control: bool = False, bn: str = "train", prune_lr: float = 1e-4,
+             finetune_lr: float = 1e-5, tag: str = "") -> dict:
     """The 3-step schedule on the tree patches; test accuracy (held-out image) before and after pruning.
 
     alpha 1.0 starts from ImageNet weights and follows lesson 04: step 1 trains the head on the frozen backbone
@@ -74,7 +80,8 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
                                          bn_momentum=0.9)
     plan = pruning.ThreeStepSchedule(steps_per_epoch=-(-len(y) // 32), pretrain_epochs=pretrain_epochs,
                                      prune_epochs=prune_epochs, finetune_epochs=finetune_epochs,
-                                     final_sparsity=sparsity, pretrain_lr=1e-2 if imagenet else 1e-3)
+                                     final_sparsity=sparsity, pretrain_lr=1e-2 if imagenet else 1e-3,
+                                     prune_lr=prune_lr, finetune_lr=finetune_lr)
     # as in lesson 04: flips, rotations and brightness/contrast (the held-out image was taken under other light;
     # without it the BatchNorm statistics of the training images fit the test image worse)
     aug = tf.keras.Sequential([tf.keras.layers.RandomFlip(seed=0), tf.keras.layers.RandomRotation(0.25, seed=0),
@@ -88,8 +95,24 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
     model.compile(tf.keras.optimizers.Adam(plan.pretrain_lr), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(ds, epochs=plan.pretrain_epochs, verbose=2)
     dense_acc, dense_val = model.evaluate(xt, yt, verbose=0)[1], model.evaluate(xv, yv, verbose=0)[1]
-    for layer in model.layers:
-        layer.trainable = True
+    t1 = time.time()
+
+    def unfreeze(m):          # steps 2-3: every layer trains; BatchNorm too unless --bn frozen
+        for layer in m.layers:
+            layer.trainable = bn == "train" or not isinstance(layer, tf.keras.layers.BatchNormalization)
+
+    ctrl = {}
+    if control:
+        c = tf.keras.models.clone_model(model)
+        c.set_weights(model.get_weights())
+        unfreeze(c)
+        c.compile(tf.keras.optimizers.Adam(plan.prune_lr), "sparse_categorical_crossentropy", ["accuracy"])
+        c.fit(ds, epochs=plan.prune_epochs + plan.finetune_epochs, verbose=2, callbacks=[plan.learning_rate_callback()])
+        ctrl = {"control_accuracy": round(c.evaluate(xt, yt, verbose=0)[1], 4),
+                "control_val_accuracy": round(c.evaluate(xv, yv, verbose=0)[1], 4),
+                "control_seconds": round(time.time() - t1)}
+        print(json.dumps(ctrl), flush=True)
+    unfreeze(model)
     sk = tfmot.sparsity.keras
     pruned = sk.prune_low_magnitude(model, pruning_schedule=plan.pruning_schedule(),
                                     pruning_policy=sk.PruneForLatencyOnXNNPack())
@@ -105,9 +128,10 @@ def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, fine
            "val": int(len(yv)), "dense_val_accuracy": round(dense_val, 4),
            "pruned_val_accuracy": round(stripped.evaluate(xv, yv, verbose=0)[1], 4),
            "conv1x1_sparsity": round(sum(r.zeros for r in one) / sum(r.params for r in one), 4),
+           **ctrl, "bn": bn, "prune_lr": prune_lr, "finetune_lr": finetune_lr,
            "epochs": [pretrain_epochs, prune_epochs, finetune_epochs], "seconds": round(time.time() - t0)}
     print(json.dumps(res), flush=True)
-    (out / f"accuracy_{spec}.json").write_text(json.dumps(res, indent=1))
+    (out / f"accuracy_{spec}{'_' + tag if tag else ''}.json").write_text(json.dumps(res, indent=1))
     return res
 
 
@@ -119,13 +143,20 @@ def main(argv=None) -> int:
     ap.add_argument("--sparsity", type=float, action="append")
     ap.add_argument("--epochs", type=int, nargs=3, default=[15, 6, 2], metavar=("PRETRAIN", "PRUNE", "FINETUNE"))
     ap.add_argument("--out", type=Path, default=Path("build/bench/pruning"))
+    ap.add_argument("--control", action="store_true", help="also train the unpruned control (lesson 4)")
+    ap.add_argument("--bn", choices=["train", "frozen"], default="train",
+                    help="BatchNormalization in steps 2-3: trained (the lesson) or frozen (inference mode)")
+    ap.add_argument("--prune-lr", type=float, default=1e-4)
+    ap.add_argument("--finetune-lr", type=float, default=1e-5)
+    ap.add_argument("--tag", default="", help="suffix of the result file")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.what == "sizes":
         sizes(a.model or ["0.35@96", "1.0@224"], a.sparsity or [0.5, 0.75, 0.9], a.out)
     else:
         for spec in a.model or ["1.0@96"]:
-            accuracy(a.out, spec, *a.epochs, sparsity=0.75)
+            accuracy(a.out, spec, *a.epochs, sparsity=(a.sparsity or [0.75])[0], control=a.control, bn=a.bn,
+                     prune_lr=a.prune_lr, finetune_lr=a.finetune_lr, tag=a.tag)
     return 0
 
 
