@@ -49,10 +49,11 @@ def read_grades(course: Path, assignment: str) -> dict[str, SampleGrade]:
                 continue
             tests, manual = {}, {}
             for nb in sub.notebooks:
+                written = {c.name for c in nb.notebook.solution_cells}    # grade + solution: graded by hand
                 for g in nb.grades:
-                    if g.max_score and g.auto_score is None and g.manual_score is None:
+                    if g.max_score and g.name in written and g.auto_score is None and g.manual_score is None:
                         manual[g.name] = float(g.max_score)      # left for the formgrader: not a failure
-                    elif g.max_score:
+                    elif g.max_score:           # (a test cell of a crashed kernel also has no auto_score)
                         tests[g.name] = (float(g.score), float(g.max_score))
             out[student.id] = SampleGrade(student.id, float(sub.score), float(sub.max_score), tests, manual=manual)
     return out
