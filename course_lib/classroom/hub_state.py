@@ -49,6 +49,7 @@ class HubSettings:
     instructors: list[str] = field(default_factory=list)
     tas: list[str] = field(default_factory=list)
     learners: list[str] = field(default_factory=list)
+    autograde: dict[str, int] = field(default_factory=dict)   # grading on submit: assignment -> daily limit (0: none)
 
     @property
     def staff(self) -> list[str]:

@@ -5,6 +5,7 @@
     course hub release ASSIGNMENT        generate + release into the exchange (as the grader account)
     course hub collect ASSIGNMENT        each learner's newest submission into the course
     course hub grade ASSIGNMENT          collect, grade with the kit's engine (sandboxed), release feedback
+    course hub autograde ASSIGNMENT [--daily-limit N | --off]   grading on submit (a hub service)
 """
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ def add_parser(sub) -> None:
         if name == "grade":
             a.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
             a.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
+    g = hub.add_parser("autograde", help="grading on submit for an assignment: a hub service grades each new "
+                                         "submission and releases feedback (applied at the next `course hub start`)")
+    g.add_argument("assignment")
+    g.add_argument("--daily-limit", type=int, default=3, help="gradings per learner per day (default 3; 0: no limit)")
+    g.add_argument("--off", action="store_true", help="turn it off for this assignment")
     for q in hub.choices.values():
         q.add_argument("--state", type=Path, default=Path(os.environ.get("COURSE_HUB_STATE", DEFAULT_STATE)),
                        help=state_help)
@@ -91,6 +97,14 @@ def main(args) -> int:
     if cmd == "collect":
         for line in hub_course.collect(state, args.assignment).lines():
             print(f"  {line}")
+        return 0
+    if cmd == "autograde":
+        from ..classroom.autograde import set_autograde
+
+        on = set_autograde(state, args.assignment, None if args.off else args.daily_limit)
+        which = ", ".join(f"{a} (daily limit {n or 'none'})" for a, n in on.items()) or "off"
+        print(f"course hub: grading on submit: {which}; restart the hub to apply it "
+              "(`course hub stop && course hub start`); what it does goes to <state>/autograde.jsonl")
         return 0
     report = hub_course.grade(state, args.assignment, jobs=args.jobs, regrade=args.regrade)
     faults = [r for r in report.rows if r["status"] != "ok"]
