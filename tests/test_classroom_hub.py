@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -267,10 +268,16 @@ def test_instructor_grades_with_the_engine_and_each_learner_fetches_exactly_the_
 
 def test_grading_on_submit_grades_a_resubmission_and_keeps_the_daily_limit(hub):
     set_autograde(hub.state, A, 1)                # applied to the hub at its next start (the restart below)
-    hub.put_notebook(L2, "reference")             # L2 fixes the dtype and submits again
+    due = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    hub_course.as_grader(hub.state, "db", "assignment", "add", A, f"--duedate={due}")    # due now: what follows is late
+    time.sleep(1.1)
+    hub.put_notebook(L2, "reference")             # L2 fixes the dtype and submits again, after the due date
     hub.assignments(L2, "submit")
-    first = poll_once(hub.state, progress=print)  # what the service does every 15 s; L1's graded work is skipped
+    said: list[str] = []
+    first = poll_once(hub.state, progress=said.append)   # what the service does every 15 s; L1's graded work is skipped
     assert [(r["learner"], r["status"], r.get("score")) for r in first] == [(L2, "graded", 12.0)], first
+    assert any(line.startswith(f"{L2}: submitted") and "after the due date (nbgrader's late policy: penalty none)"
+               in line for line in said), said
     assert poll_once(hub.state) == []             # nothing new
     feedback = sorted(Path(f"/home/{L2}/{COURSE}/{A}/feedback").rglob("*.html"))
     hub.assignments(L2, "fetch_feedback")
@@ -284,7 +291,9 @@ def test_grading_on_submit_grades_a_resubmission_and_keeps_the_daily_limit(hub):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
-        assert gb.find_submission(A, L2).score == 12.0       # not regraded
+        sub = gb.find_submission(A, L2)
+        assert sub.score == 12.0                             # not regraded; late, penalty "none": nbgrader's default
+        assert sub.total_seconds_late > 0 and gb.find_submission(A, L1).total_seconds_late == 0
 
 
 def test_a_restart_keeps_users_submissions_grades_and_refuses_a_port_in_use_or_a_missing_proxy(hub, monkeypatch):

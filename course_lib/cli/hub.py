@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     s.add_argument("--hub-port", type=int, default=8081, help="the hub's API, loopback (default 8081)")
     s.add_argument("--proxy-api-port", type=int, default=8001, help="the proxy's API, loopback (default 8001)")
     s.add_argument("--formgrader-port", type=int, default=9999, help="the formgrader service, loopback (default 9999)")
+    s.add_argument("--late-penalty", choices=("none", "zero"), default="none",
+                   help="nbgrader's late policy after an assignment's due date: none (lateness recorded; default) "
+                        "or zero (the late submission scores 0)")
     for name, text in [("start", "start the hub (it keeps running after this command)"),
                        ("status", "is it running; every member's groups and server"),
                        ("stop", "stop the hub, every user's server and the proxy (the state folder is kept)")]:
@@ -63,7 +66,8 @@ def main(args) -> int:
     state = HubState(args.state)
     if cmd == "setup":
         r = setup_hub(args.roster, args.state, ip=args.ip, port=args.port, hub_port=args.hub_port,
-                      proxy_api_port=args.proxy_api_port, formgrader_port=args.formgrader_port)
+                      proxy_api_port=args.proxy_api_port, formgrader_port=args.formgrader_port,
+                      late_penalty=args.late_penalty)
         s = r.settings
         print(f"course hub: set up in {r.state.root} for {s.course_id}: {len(s.instructors)} instructor(s), "
               f"{len(s.tas)} TA(s), {len(s.learners)} learner(s); grader account {s.grader}")
