@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ if not Path("/etc/pam.d/login").is_file():
     pytest.skip("no PAM service 'login' (/etc/pam.d/login) to log users in with", allow_module_level=True)
 
 from course_lib.classroom import hub_course  # noqa: E402
-from course_lib.classroom.hub_process import find_proxy, hub_status, start_hub, stop_hub  # noqa: E402
+from course_lib.classroom.autograde import poll_once, set_autograde  # noqa: E402
+from course_lib.classroom.hub_process import find_proxy, hub_api, hub_status, start_hub, stop_hub  # noqa: E402
 from course_lib.classroom.hub_setup import setup_hub  # noqa: E402
 
 try:
@@ -59,9 +61,15 @@ HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768-60999), so no outgoing connection takes it meanwhile."""
+    while True:
+        port = secrets.randbelow(12000) + 20000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 class Hub:
@@ -258,6 +266,36 @@ def test_instructor_grades_with_the_engine_and_each_learner_fetches_exactly_the_
     assert "dtype" in feedback[0].read_text()                     # L2's: why test_make_tensor failed
 
 
+def test_grading_on_submit_grades_a_resubmission_and_keeps_the_daily_limit(hub):
+    set_autograde(hub.state, A, 1)                # applied to the hub at its next start (the restart below)
+    due = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    hub_course.as_grader(hub.state, "db", "assignment", "add", A, f"--duedate={due}")    # due now: what follows is late
+    time.sleep(1.1)
+    hub.put_notebook(L2, "reference")             # L2 fixes the dtype and submits again, after the due date
+    hub.assignments(L2, "submit")
+    said: list[str] = []
+    first = poll_once(hub.state, progress=said.append)   # what the service does every 15 s; L1's graded work is skipped
+    assert [(r["learner"], r["status"], r.get("score")) for r in first] == [(L2, "graded", 12.0)], first
+    assert any(line.startswith(f"{L2}: submitted") and "after the due date (nbgrader's late policy: penalty none)"
+               in line for line in said), said
+    assert poll_once(hub.state) == []             # nothing new
+    feedback = sorted(Path(f"/home/{L2}/{COURSE}/{A}/feedback").rglob("*.html"))
+    hub.assignments(L2, "fetch_feedback")
+    newest = sorted(Path(f"/home/{L2}/{COURSE}/{A}/feedback").rglob("*.html"))
+    assert len(newest) == len(feedback) + 1 and "12 / 12" in newest[-1].read_text()
+    time.sleep(1.1)
+    hub.put_notebook(L2, "flaw_int_tensor")       # a third submission the same day: over the limit of 1
+    hub.assignments(L2, "submit")
+    [waits] = poll_once(hub.state)
+    assert (waits["learner"], waits["status"]) == (L2, "daily-limit") and "1 of 1" in waits["note"]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(A, L2)
+        assert sub.score == 12.0                             # not regraded; late, penalty "none": nbgrader's default
+        assert sub.total_seconds_late > 0 and gb.find_submission(A, L1).total_seconds_late == 0
+
+
 def test_a_restart_keeps_users_submissions_grades_and_refuses_a_port_in_use_or_a_missing_proxy(hub, monkeypatch):
     before = {u["name"]: u["groups"] for u in hub_status(hub.state.root).users}
     stopped = stop_hub(hub.state.root)
@@ -285,11 +323,16 @@ def test_a_restart_keeps_users_submissions_grades_and_refuses_a_port_in_use_or_a
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
-        assert {s.student.id: s.score for s in gb.find_assignment(A).submissions} == {L1: 12.0, L2: 10.0}
+        assert {s.student.id: s.score for s in gb.find_assignment(A).submissions} == {L1: 12.0, L2: 12.0}
+    services = {sv["name"] for sv in hub_api(hub.state, "services").values()}
+    assert {COURSE, "autograde"} <= services                 # the formgrader, and grading on submit (enabled above)
+    assert "Starting service 'autograde'" in hub.state.log.read_text()
+    assert subprocess.run(["pgrep", "-f", f"course_lib.classroom.autograde {hub.state.root}"],
+                          capture_output=True).returncode == 0    # the service runs (as root, under the hub)
     hub.start_server(L2)
     hub.wait_ready(L2)
     listed = hub.assignments(L2)
-    assert [(a["status"], len(a["submissions"])) for a in listed if a["status"] == "submitted"] == [("submitted", 1)]
+    assert [(a["status"], len(a["submissions"])) for a in listed if a["status"] == "submitted"] == [("submitted", 3)]
 
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")      # as tests/test_lab_browser.py

@@ -24,9 +24,10 @@ from pathlib import Path
 from ..course.lab import FORMGRADER, INSTRUCTOR_PLUGINS, OFF_PLUGINS
 from .hub_state import HubSettings, HubState
 
-__all__ = ["configure", "write_jupyter_configs", "server_env", "CLI_SERVICE", "ROLES"]
+__all__ = ["configure", "write_jupyter_configs", "server_env", "AUTOGRADE_SERVICE", "CLI_SERVICE", "ROLES"]
 
 CLI_SERVICE = "course-cli"             # the token `course hub status/grade` (and tests) talk to the hub with
+AUTOGRADE_SERVICE = "autograde"       # grading on submit, when an assignment has it on
 ROLES = ("learner", "instructor", "grader")
 COURSE_LIST = "nbgrader.server_extensions.course_list"
 ASSIGNMENT_LIST = "nbgrader.server_extensions.assignment_list"
@@ -102,7 +103,11 @@ def _services(settings: HubSettings, state: HubState) -> list[dict]:
     return [{"name": settings.course_id, "url": f"http://127.0.0.1:{settings.formgrader_port}",
              "command": [settings.python, "-m", "jupyterhub.singleuser"], "user": settings.grader,
              "cwd": str(state.course), "environment": env, "oauth_no_confirm": True},
-            {"name": CLI_SERVICE, "api_token": state.cli_token.read_text().strip()}]
+            {"name": CLI_SERVICE, "api_token": state.cli_token.read_text().strip()}] + ([
+        # grading on submit (.autograde), as root like `course hub grade`: the engine's sandbox and the course
+        {"name": AUTOGRADE_SERVICE, "command": [sys.executable, "-m", "course_lib.classroom.autograde", str(state.root)],
+         "environment": {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "COURSE_OFFLINE": "1",
+                         "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2"}}] if settings.autograde else [])
 
 
 def configure(c, config_file: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from collections import Counter
 from dataclasses import dataclass, field
 
 from ..exceptions import HubError
@@ -18,7 +17,8 @@ from .accounts import chown_tree, run_as
 from .hub_config import server_env
 from .hub_state import HubState
 
-__all__ = ["Collected", "as_grader", "release_assignment", "collect", "grade", "release_feedback"]
+__all__ = ["Collected", "as_grader", "release_assignment", "inbound", "collect", "grade", "apply_late_policy",
+           "release_feedback"]
 
 
 def as_grader(state: HubState, *args: str, timeout: float = 1800) -> str:
@@ -60,34 +60,74 @@ class Collected:
         return out + [f"collected: {', '.join(sorted(self.new)) or 'none new'}; updated: {', '.join(sorted(self.updated)) or 'none'}"]
 
 
-def collect(state: HubState, assignment: str) -> Collected:
-    """``nbgrader collect --update``: each learner's newest submission into ``submitted/<learner>/<assignment>/``."""
-    s = state.settings()
-    inbound = state.exchange / s.course_id / "inbound"
-    counts = Counter(p.name.split("+")[0] for p in inbound.glob(f"*+{assignment}+*")) if inbound.is_dir() else {}
-    out = as_grader(state, "collect", assignment, "--update")
+def inbound(state: HubState, assignment: str) -> dict[str, list[str]]:
+    """learner -> the timestamps of their submissions of ``assignment`` in the exchange, oldest first."""
+    box = state.exchange / state.settings().course_id / "inbound"
+    out: dict[str, list[str]] = {}
+    for p in sorted(box.glob(f"*+{assignment}+*")) if box.is_dir() else []:
+        learner, _, timestamp, *_ = p.name.split("+")
+        out.setdefault(learner, []).append(timestamp)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def collect(state: HubState, assignment: str, student: str | None = None) -> Collected:
+    """``nbgrader collect --update``: each learner's (or ``student``'s) newest submission into
+    ``submitted/<learner>/<assignment>/``."""
+    counts = {k: len(v) for k, v in inbound(state, assignment).items() if student in (None, k)}
+    out = as_grader(state, "collect", assignment, "--update", *([f"--student={student}"] if student else []))
     return Collected(re.findall(rf"Collecting submission: (\S+) {re.escape(assignment)}", out),
                      re.findall(rf"Updating submission: (\S+) {re.escape(assignment)}", out), dict(counts))
 
 
-def release_feedback(state: HubState, assignment: str) -> str:
-    return as_grader(state, "release_feedback", assignment)
+def release_feedback(state: HubState, assignment: str, student: str | None = None) -> str:
+    return as_grader(state, "release_feedback", assignment, *([f"--student={student}"] if student else []))
 
 
-def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = False, progress=print):
-    """Collect, grade new or changed submissions with the engine (sandboxed), release the feedback."""
+def apply_late_policy(state: HubState, assignment: str, students: list[str]) -> dict[str, float]:
+    """nbgrader's late policy, as its ``autograde`` applies it: each submission's time (its ``timestamp.txt``)
+    goes into the gradebook, which computes how late it is against the due date; ``LateSubmissionPlugin``
+    (``penalty_method``: ``none`` by default, ``zero`` from ``course hub setup --late-penalty zero``) sets each
+    notebook's penalty. Returns learner -> seconds late, for the late ones."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import LateSubmissionPlugin
+    from nbgrader.utils import parse_utc
+
+    plugin = LateSubmissionPlugin(penalty_method=state.settings().late_penalty)
+    late = {}
+    with Gradebook(f"sqlite:///{state.course / 'gradebook.db'}") as gb:
+        for student in students:
+            stamp = state.course / "submitted" / student / assignment / "timestamp.txt"
+            if not stamp.is_file():
+                continue
+            sub = gb.update_or_create_submission(assignment, student, timestamp=parse_utc(stamp.read_text().strip()))
+            seconds = float(sub.total_seconds_late or 0)
+            for nb in sub.notebooks:
+                nb.late_submission_penalty = plugin.late_submission_penalty(student, nb.score, seconds) \
+                    if seconds > 0 else None
+            if seconds > 0:
+                late[student] = seconds
+        gb.db.commit()
+    return late
+
+
+def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = False, student: str | None = None,
+          progress=print):
+    """Collect, grade new or changed submissions (all, or ``student``'s) with the engine, release the feedback."""
     from ..grading.engine import grade_assignment
     from ..grading.engine.quality import load_spec
 
     s = state.settings()
-    got = collect(state, assignment)
+    got = collect(state, assignment, student)
     for line in got.lines():
         progress(line)
     spec = load_spec(assignment, Path(s.kit) / "assignments" / "grading.yaml")
     try:
         report = grade_assignment(assignment, state.course, jobs=jobs, regrade=regrade, quality=spec,
-                                  progress=progress)
+                                  students=[student] if student else None, progress=progress)
+        for who, seconds in apply_late_policy(state, assignment, report.graded).items():
+            progress(f"{who}: submitted {seconds:.0f} s after the due date (nbgrader's late policy: penalty "
+                     f"{s.late_penalty})")
     finally:
         chown_tree(state.course, s.grader)         # the engine writes as root: the grader owns the course
-    release_feedback(state, assignment)
+    release_feedback(state, assignment, student)
     return report

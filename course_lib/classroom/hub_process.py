@@ -151,7 +151,7 @@ def stop_hub(state_dir: Path = DEFAULT_STATE, timeout: float = 60) -> HubStatus:
         raise HubError(f"the hub of {state.root} is not running", "Nothing to stop (`course hub start` starts it).")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and hub_pid(state) == pid and _alive(pid):
+    while time.monotonic() < deadline and _alive(pid):      # it removes its pid file before it has exited
         time.sleep(0.2)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)

@@ -68,8 +68,8 @@ def _course_folder(state: HubState, settings: HubSettings, roster: Roster) -> No
 
 
 def setup_hub(roster_path: Path, state_dir: Path, *, course_id: str = COURSE_ID, ip: str = "127.0.0.1",
-              port: int = 8000, hub_port: int = 8081, proxy_api_port: int = 8001, formgrader_port: int = 9999
-              ) -> SetupReport:
+              port: int = 8000, hub_port: int = 8081, proxy_api_port: int = 8001, formgrader_port: int = 9999,
+              late_penalty: str = "none") -> SetupReport:
     """Set up (or update) the hub in ``state_dir`` for the members of ``roster_path``; see the module docstring."""
     roster = Roster.load(roster_path)                                          # 1
     require_root("setup")                                                      # 2
@@ -88,7 +88,9 @@ def setup_hub(roster_path: Path, state_dir: Path, *, course_id: str = COURSE_ID,
     settings = HubSettings(course_id=course_id, grader=grader, python=str(python), kit=str(repo_root()),
                            proxy=str(proxy), ip=ip, port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
                            formgrader_port=formgrader_port, instructors=by_role["instructor"], tas=by_role["ta"],
-                           learners=by_role["learner"])
+                           learners=by_role["learner"], late_penalty=late_penalty)
+    if state.settings_file.is_file():                                       # kept across setups
+        settings.autograde = state.settings().autograde
     state.course.mkdir(exist_ok=True)                                          # 5
     _course_folder(state, settings, roster)
     state.exchange.mkdir(exist_ok=True)

@@ -49,6 +49,8 @@ class HubSettings:
     instructors: list[str] = field(default_factory=list)
     tas: list[str] = field(default_factory=list)
     learners: list[str] = field(default_factory=list)
+    autograde: dict[str, int] = field(default_factory=dict)   # grading on submit: assignment -> daily limit (0: none)
+    late_penalty: str = "none"                    # nbgrader's LateSubmissionPlugin.penalty_method: none or zero
 
     @property
     def staff(self) -> list[str]:

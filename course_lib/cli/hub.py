@@ -5,6 +5,7 @@
     course hub release ASSIGNMENT        generate + release into the exchange (as the grader account)
     course hub collect ASSIGNMENT        each learner's newest submission into the course
     course hub grade ASSIGNMENT          collect, grade with the kit's engine (sandboxed), release feedback
+    course hub autograde ASSIGNMENT [--daily-limit N | --off]   grading on submit (a hub service)
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def add_parser(sub) -> None:
     s.add_argument("--hub-port", type=int, default=8081, help="the hub's API, loopback (default 8081)")
     s.add_argument("--proxy-api-port", type=int, default=8001, help="the proxy's API, loopback (default 8001)")
     s.add_argument("--formgrader-port", type=int, default=9999, help="the formgrader service, loopback (default 9999)")
+    s.add_argument("--late-penalty", choices=("none", "zero"), default="none",
+                   help="nbgrader's late policy after an assignment's due date: none (lateness recorded; default) "
+                        "or zero (the late submission scores 0)")
     for name, text in [("start", "start the hub (it keeps running after this command)"),
                        ("status", "is it running; every member's groups and server"),
                        ("stop", "stop the hub, every user's server and the proxy (the state folder is kept)")]:
@@ -42,6 +46,11 @@ def add_parser(sub) -> None:
         if name == "grade":
             a.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
             a.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
+    g = hub.add_parser("autograde", help="grading on submit for an assignment: a hub service grades each new "
+                                         "submission and releases feedback (applied at the next `course hub start`)")
+    g.add_argument("assignment")
+    g.add_argument("--daily-limit", type=int, default=3, help="gradings per learner per day (default 3; 0: no limit)")
+    g.add_argument("--off", action="store_true", help="turn it off for this assignment")
     for q in hub.choices.values():
         q.add_argument("--state", type=Path, default=Path(os.environ.get("COURSE_HUB_STATE", DEFAULT_STATE)),
                        help=state_help)
@@ -57,7 +66,8 @@ def main(args) -> int:
     state = HubState(args.state)
     if cmd == "setup":
         r = setup_hub(args.roster, args.state, ip=args.ip, port=args.port, hub_port=args.hub_port,
-                      proxy_api_port=args.proxy_api_port, formgrader_port=args.formgrader_port)
+                      proxy_api_port=args.proxy_api_port, formgrader_port=args.formgrader_port,
+                      late_penalty=args.late_penalty)
         s = r.settings
         print(f"course hub: set up in {r.state.root} for {s.course_id}: {len(s.instructors)} instructor(s), "
               f"{len(s.tas)} TA(s), {len(s.learners)} learner(s); grader account {s.grader}")
@@ -91,6 +101,14 @@ def main(args) -> int:
     if cmd == "collect":
         for line in hub_course.collect(state, args.assignment).lines():
             print(f"  {line}")
+        return 0
+    if cmd == "autograde":
+        from ..classroom.autograde import set_autograde
+
+        on = set_autograde(state, args.assignment, None if args.off else args.daily_limit)
+        which = ", ".join(f"{a} (daily limit {n or 'none'})" for a, n in on.items()) or "off"
+        print(f"course hub: grading on submit: {which}; restart the hub to apply it "
+              "(`course hub stop && course hub start`); what it does goes to <state>/autograde.jsonl")
         return 0
     report = hub_course.grade(state, args.assignment, jobs=args.jobs, regrade=args.regrade)
     faults = [r for r in report.rows if r["status"] != "ok"]
