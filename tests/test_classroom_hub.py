@@ -276,7 +276,7 @@ def test_grading_on_submit_grades_a_resubmission_and_keeps_the_daily_limit(hub):
     said: list[str] = []
     first = poll_once(hub.state, progress=said.append)   # what the service does every 15 s; L1's graded work is skipped
     assert [(r["learner"], r["status"], r.get("score")) for r in first] == [(L2, "graded", 12.0)], first
-    assert any(line.startswith(f"{L2}: submitted") and "after the due date (nbgrader's late policy: penalty none)"
+    assert any(line.startswith(f"{L2}: submitted") and "after the due date (nbgrader's late policy: penalty none, 0 points)"
                in line for line in said), said
     assert poll_once(hub.state) == []             # nothing new
     feedback = sorted(Path(f"/home/{L2}/{COURSE}/{A}/feedback").rglob("*.html"))

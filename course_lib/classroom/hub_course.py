@@ -17,8 +17,7 @@ from .accounts import chown_tree, run_as
 from .hub_config import server_env
 from .hub_state import HubState
 
-__all__ = ["Collected", "as_grader", "release_assignment", "inbound", "collect", "grade", "apply_late_policy",
-           "release_feedback"]
+__all__ = ["Collected", "as_grader", "release_assignment", "inbound", "collect", "grade", "release_feedback"]
 
 
 def as_grader(state: HubState, *args: str, timeout: float = 1800) -> str:
@@ -83,33 +82,6 @@ def release_feedback(state: HubState, assignment: str, student: str | None = Non
     return as_grader(state, "release_feedback", assignment, *([f"--student={student}"] if student else []))
 
 
-def apply_late_policy(state: HubState, assignment: str, students: list[str]) -> dict[str, float]:
-    """nbgrader's late policy, as its ``autograde`` applies it: each submission's time (its ``timestamp.txt``)
-    goes into the gradebook, which computes how late it is against the due date; ``LateSubmissionPlugin``
-    (``penalty_method``: ``none`` by default, ``zero`` from ``course hub setup --late-penalty zero``) sets each
-    notebook's penalty. Returns learner -> seconds late, for the late ones."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import LateSubmissionPlugin
-    from nbgrader.utils import parse_utc
-
-    plugin = LateSubmissionPlugin(penalty_method=state.settings().late_penalty)
-    late = {}
-    with Gradebook(f"sqlite:///{state.course / 'gradebook.db'}") as gb:
-        for student in students:
-            stamp = state.course / "submitted" / student / assignment / "timestamp.txt"
-            if not stamp.is_file():
-                continue
-            sub = gb.update_or_create_submission(assignment, student, timestamp=parse_utc(stamp.read_text().strip()))
-            seconds = float(sub.total_seconds_late or 0)
-            for nb in sub.notebooks:
-                nb.late_submission_penalty = plugin.late_submission_penalty(student, nb.score, seconds) \
-                    if seconds > 0 else None
-            if seconds > 0:
-                late[student] = seconds
-        gb.db.commit()
-    return late
-
-
 def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = False, student: str | None = None,
           progress=print):
     """Collect, grade new or changed submissions (all, or ``student``'s) with the engine, release the feedback."""
@@ -124,9 +96,11 @@ def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = Fa
     try:
         report = grade_assignment(assignment, state.course, jobs=jobs, regrade=regrade, quality=spec,
                                   students=[student] if student else None, progress=progress)
-        for who, seconds in apply_late_policy(state, assignment, report.graded).items():
-            progress(f"{who}: submitted {seconds:.0f} s after the due date (nbgrader's late policy: penalty "
-                     f"{s.late_penalty})")
+        for row in report.rows:        # the engine applied nbgrader's late policy (the course's nbgrader_config.py)
+            late = row.get("late") or {}
+            if late.get("seconds_late", 0) > 0 and row["student"] in report.graded:
+                progress(f"{row['student']}: submitted {late['seconds_late']:.0f} s after the due date (nbgrader's "
+                         f"late policy: penalty {s.late_penalty}, {late['penalty']:g} points)")
     finally:
         chown_tree(state.course, s.grader)         # the engine writes as root: the grader owns the course
     release_feedback(state, assignment, student)

@@ -57,6 +57,11 @@ def _course_folder(state: HubState, settings: HubSettings, roster: Roster) -> No
     course = state.course
     if not (course / "source").is_dir():
         shutil.copytree(Path(settings.kit) / "assignments" / "source", course / "source")
+    # the course's own nbgrader config: the engine's writer applies its late policy as nbgrader autograde would
+    (course / "nbgrader_config.py").write_text(
+        "# written by `course hub setup` (--late-penalty): nbgrader's late policy for this course\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.LateSubmissionPlugin.penalty_method = {settings.late_penalty!r}\n")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
