@@ -55,13 +55,13 @@ def sizes(specs: list[str], sparsities: list[float], out: Path) -> list[dict]:
 
 
 def accuracy(out: Path, spec: str, pretrain_epochs: int, prune_epochs: int, finetune_epochs: int,
-             sparsity: float, control: bool = False, bn: str = "train", prune_lr: float = 1e-4,
-             finetune_lr: float = 1e-5, tag: str = "") -> dict:
+             sparsity: float, control: bool = False, bn: str = "train", prune_lr: float = 1e-3,
+             finetune_lr: float = 1e-4, tag: str = "") -> dict:
     """The 3-step schedule on the tree patches; test accuracy (held-out image) before and after pruning.
 
     alpha 1.0 starts from ImageNet weights and follows lesson 04: step 1 trains the head on the frozen backbone
-    (lr 1e-2), steps 2-3 train everything (BatchNorm included) at 1e-4 then 1e-5. Other alphas start from random
-    weights and pre-train the whole network at 1e-3.
+    (lr 1e-2), steps 2-3 train everything (BatchNorm included) at 1e-3 then 1e-4 (--prune-lr, --finetune-lr).
+    Other alphas start from random weights and pre-train the whole network at 1e-3.
     """
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
@@ -146,8 +146,8 @@ def main(argv=None) -> int:
     ap.add_argument("--control", action="store_true", help="also train the unpruned control (lesson 4)")
     ap.add_argument("--bn", choices=["train", "frozen"], default="train",
                     help="BatchNormalization in steps 2-3: trained (the lesson) or frozen (inference mode)")
-    ap.add_argument("--prune-lr", type=float, default=1e-4)
-    ap.add_argument("--finetune-lr", type=float, default=1e-5)
+    ap.add_argument("--prune-lr", type=float, default=1e-3)
+    ap.add_argument("--finetune-lr", type=float, default=1e-4)
     ap.add_argument("--tag", default="", help="suffix of the result file")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
