@@ -138,10 +138,24 @@ def _rss_mb(user: str) -> float:
     return sum(int(x) for x in out) / 1024
 
 
+def _searchable_by_all(path: Path) -> list[tuple[Path, int]]:
+    """Let every user pass through the folders above ``path`` (o+x, not read), as the README's deployment has the
+    kit in a folder everyone can read; a fresh clone in a private temp folder (mode 0700, as CI's) is not.
+    Returns the folders changed and their modes, to put back."""
+    changed = []
+    for d in reversed([path, *path.parents]):
+        mode = d.stat().st_mode
+        if not mode & 0o001:
+            d.chmod(mode | 0o001)
+            changed.append((d, mode))
+    return changed
+
+
 @pytest.fixture(scope="module")
 def hub():
     base = Path(tempfile.mkdtemp(prefix="course-hub-test-"))
     base.chmod(0o755)                     # learners' servers reach the state folder's exchange and configs
+    opened = _searchable_by_all(Path(sys.prefix).resolve()) + _searchable_by_all(repo_root())
     roster = base / "roster.csv"
     roster.write_text("username,role,name,email\n"
                       f"{INSTRUCTOR},instructor,Ada Lovelace,ada@example.edu\n"
@@ -164,6 +178,8 @@ def hub():
         for u in users:
             subprocess.run(["userdel", "--remove", u], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        for d, mode in reversed(opened):
+            d.chmod(mode)
 
 
 def test_setup_made_private_accounts_a_root_only_password_file_and_the_course_groups(hub):
