@@ -297,7 +297,7 @@ def test_input_errors_say_the_fix(tmp_path, monkeypatch, capsys):
     assert "not a readable notebook" in capsys.readouterr().err
     other = SAMPLES / "a1_transfer_learning" / "reference" / "a1_transfer_learning.ipynb"   # shares some cell ids
     assert course_main(["check", "a0_warmup", str(other)]) == 2
-    assert "lacks the answer cell(s) ['make_tensor', 'normalize']" in capsys.readouterr().err
+    assert "lacks the answer cell(s) ['make_tensor', 'normalize', 'why_held_out']" in capsys.readouterr().err
     other = SAMPLES / "a3_metadata" / "reference" / "a3_metadata.ipynb"
     assert course_main(["check", "a0_warmup", str(other)]) == 2 and "right notebook" in capsys.readouterr().err
 
