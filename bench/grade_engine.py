@@ -106,7 +106,7 @@ def main() -> None:
     s_plain, s_engine = _scores(plain), _scores(engine)
     good = [s for s in subs if not s.startswith("bad_")]
     differ = {s: (s_plain.get(s), s_engine.get(s)) for s in good if s_plain.get(s) != s_engine.get(s)}
-    status = {r["student"]: r["status"] for r in report.rows}
+    status = {r.student: r.status for r in report.rows}
     result = {"n": len(subs), "jobs": args.jobs, "cpus": os.cpu_count(), "plain_s": round(t_plain, 1),
               "engine_s": round(t_engine, 1), "ratio_engine_over_plain": round(t_engine / t_plain, 3),
               "well_behaved": len(good), "identical_scores": not differ, "differences": differ,
@@ -137,7 +137,7 @@ def _overhead(args) -> None:
         t0 = time.monotonic()
         report = grade_assignment(A, course, jobs=args.jobs, limits=limits, sandbox=sandbox,
                                   progress=lambda m: print(m, flush=True))
-        secs = [r["seconds"] for r in report.rows if r.get("seconds")]
+        secs = [r.seconds for r in report.rows if r.seconds]
         result[name] = {"wall_s": round(time.monotonic() - t0, 1), "per_submission_s": round(sum(secs) / len(secs), 2),
                         "scores": _scores(course), "isolation": report.isolation}
     result["ratio_sandbox_over_none"] = round(result["sandbox"]["per_submission_s"]

@@ -125,12 +125,12 @@ def test_grades_equal_plain_nbgrader_autograde(course, plain, graded):
     assert expected["hacker"]["cells"]["why_squares"] == (0.0, False)        # no response: 0
     report, said = graded
     assert _grades(course) == expected
-    rows = {r["student"]: r for r in report.rows}
-    assert {s: r["score"] for s, r in rows.items()} == {"bitdiddle": 6.0, "hacker": 3.0}
-    assert {s: r["status"] for s, r in rows.items()} == {"bitdiddle": "ok", "hacker": "ok"}
-    assert rows["hacker"]["tests"]["test_total"] == [0.0, 3.0]
-    assert rows["bitdiddle"]["manual"] == {"why_squares": 2.0} and rows["hacker"]["manual"] == {}
-    assert rows["bitdiddle"]["late"]["penalty"] == 4.0 and rows["hacker"]["late"]["penalty"] == 0.0
+    rows = {r.student: r for r in report.rows}
+    assert {s: r.score for s, r in rows.items()} == {"bitdiddle": 6.0, "hacker": 3.0}
+    assert {s: r.status for s, r in rows.items()} == {"bitdiddle": "ok", "hacker": "ok"}
+    assert rows["hacker"].scores()["test_total"] == (0.0, 3.0)
+    assert rows["bitdiddle"].manual == {"why_squares": 2.0} and rows["hacker"].manual == {}
+    assert rows["bitdiddle"].late["penalty"] == 4.0 and rows["hacker"].late["penalty"] == 0.0
     assert any("bitdiddle" in m and "autograded 6/8, 2 points await manual grading; 1.6 h late, penalty 4" in m
                for m in said), said
     with open(report.csv) as f:

@@ -249,7 +249,7 @@ def test_instructor_grades_with_the_engine_and_each_learner_fetches_exactly_the_
     report = hub_course.grade(hub.state, A, jobs=2, progress=said.append)       # collect, engine, release_feedback
     print("\n".join(said))
     assert said[:2] == [f"{L1}: submitted 2 times; nbgrader keeps the newest", f"collected: {L1}, {L2}; updated: none"]
-    assert {r["student"]: r["status"] for r in report.rows} == {L1: "ok", L2: "ok"}
+    assert {r.student: r.status for r in report.rows} == {L1: "ok", L2: "ok"}
     assert report.isolation.startswith("bubblewrap")
     from nbgrader.api import Gradebook
 

@@ -97,7 +97,7 @@ def graded(tmp_path_factory):
 
 
 def _rows(report) -> dict[str, dict]:
-    return {r["student"]: r for r in report.rows}
+    return {r.student: r for r in report.rows}
 
 
 def test_every_submission_gets_its_score_in_an_intact_gradebook(graded):
@@ -106,7 +106,7 @@ def test_every_submission_gets_its_score_in_an_intact_gradebook(graded):
     course, report, expected, log = graded
     rows = _rows(report)
     assert sorted(rows) == sorted(expected)
-    assert {s: rows[s]["score"] for s in expected} == expected
+    assert {s: rows[s].score for s in expected} == expected
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         in_gb = {s: float(gb.find_submission(A, s).score) for s in expected}
     assert in_gb == expected                             # nothing the students wrote reached it
@@ -118,7 +118,7 @@ def test_every_submission_gets_its_score_in_an_intact_gradebook(graded):
 
 def test_fault_statuses(graded):
     rows = _rows(graded[1])
-    status = {s: r["status"] for s, r in rows.items()}
+    status = {s: r.status for s, r in rows.items()}
     assert status["reference"] == status["flaw_int_tensor"] == "ok"
     assert status["hang"] == "timeout"
     assert status["memory"] == "out-of-memory"
@@ -126,28 +126,28 @@ def test_fault_statuses(graded):
     assert status["sys_exit"] == "exited"
     assert status["invalid_json"] == "invalid-notebook"
     assert status["missing"] == "missing-notebook"
-    assert "MemoryError" in " ".join(i["detail"] for i in rows["memory"]["issues"])
+    assert "MemoryError" in " ".join(i.detail for i in rows["memory"].issues)
 
 
 def test_tampering_is_reported(graded):
     rows = _rows(graded[1])
 
     def kinds(s):
-        return {f["kind"]: f["detail"] for f in rows[s]["findings"]}
+        return {f.kind: f.detail for f in rows[s].findings}
 
     for s in ("deleted_cell", "edited_test", "monkeypatch", "helper", "reads_outside", "writes_gradebook"):
-        assert rows[s]["status"] == "tampered", s
+        assert rows[s].status == "tampered", s
     assert "test_make_tensor" in kinds("deleted_cell")["deleted-cell"]
     assert "test_training" in kinds("edited_test")["edited-cell"]
-    patched = " ".join(f["detail"] for f in rows["monkeypatch"]["findings"])
+    patched = " ".join(f.detail for f in rows["monkeypatch"].findings)
     assert "numpy.testing.assert_allclose" in patched and "numpy.any" in patched
     assert "make_blobs" in kinds("helper")["redefined-helper"]
-    reads = " ".join(f["detail"] for f in rows["reads_outside"]["findings"] if f["kind"] == "file-access")
+    reads = " ".join(f.detail for f in rows["reads_outside"].findings if f.kind == "file-access")
     assert "gradebook.db" in reads and f"source/{A}/{A}.ipynb" in reads
-    writes = [f["detail"] for f in rows["writes_gradebook"]["findings"] if f["kind"] == "file-access"]
+    writes = [f.detail for f in rows["writes_gradebook"].findings if f.kind == "file-access"]
     assert len(writes) == 2 and all("sqlite3.connect" in w for w in writes)
     for s in ("reference", "flaw_int_tensor"):
-        assert rows[s]["findings"] == [], rows[s]["findings"]
+        assert rows[s].findings == [], rows[s].findings
 
 
 def test_csv_feedback_and_no_hidden_tests(graded):
@@ -215,18 +215,18 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     after = {s: (course / "grading" / A / "results" / f"{s}.json").stat().st_mtime_ns for s in expected}
     assert after == before                                   # resumed: nothing regraded
     rows = {p.stem: json.loads(p.read_text()) for p in (course / "grading" / A / "results").glob("*.json")}
-    assert rows["q_keras"]["status"] == rows["q_tflite"]["status"] == "ok"
-    assert rows["q_peek"]["status"] == "tampered" and rows["q_peek"]["score"] == 12, rows["q_peek"]
-    assert any("tree-patches/test" in f["detail"] for f in rows["q_peek"]["findings"])
+    assert rows["q_keras"].status == rows["q_tflite"].status == "ok"
+    assert rows["q_peek"].status == "tampered" and rows["q_peek"].score == 12, rows["q_peek"]
+    assert any("tree-patches/test" in f.detail for f in rows["q_peek"].findings)
     peek = json.loads((course / "autograded" / "q_peek" / A / f"{A}.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in peek["cells"] for o in c.get("outputs", []))
     assert "LISTED 0" in printed and "refused" in printed and "PEEKED" not in printed
     for s in ("q_keras", "q_tflite"):
-        assert rows[s]["quality"][0]["value"] >= 0.9 and rows[s]["score"] == 12, rows[s]
-    assert "TFLite" in rows["q_tflite"]["quality"][0]["note"] and "safe_mode" in rows["q_keras"]["quality"][0]["note"]
-    assert rows["q_lambda"]["status"] == "model-unloadable" and rows["q_lambda"]["score"] == 10
-    assert rows["q_no_model"]["status"] == "model-missing" and rows["q_no_model"]["score"] == 10
-    assert rows["reference"]["score"] == 12                  # graded before, kept
+        assert rows[s].quality[0]["value"] >= 0.9 and rows[s].score == 12, rows[s]
+    assert "TFLite" in rows["q_tflite"].quality[0]["note"] and "safe_mode" in rows["q_keras"].quality[0]["note"]
+    assert rows["q_lambda"].status == "model-unloadable" and rows["q_lambda"].score == 10
+    assert rows["q_no_model"].status == "model-missing" and rows["q_no_model"].score == 10
+    assert rows["reference"].score == 12                  # graded before, kept
 
 
 def test_evaluator_loads_savedmodels_as_graphs_and_refuses_file_ops(tmp_path):
@@ -307,7 +307,7 @@ def test_resources_are_made_before_any_kernel_starts(temp_cache, course_copy, mo
                                           "assert registry.status('tree-patches') == 'cached', 'not prepared'"))
     said: list[str] = []
     report = grade_assignment(A, course, jobs=1, limits=LIMITS, progress=said.append)
-    assert _rows(report)["reference"]["score"] == 12, _rows(report)["reference"]["messages"]
+    assert _rows(report)["reference"].score == 12, _rows(report)["reference"].tests
     ready = next(k for k, m in enumerate(said) if "tree-patches: ready for the kernels" in m)
     assert ready < next(k for k, m in enumerate(said) if "[1/1] reference" in m)
     assert any("fashion-mnist: not available" in m and "offline" in m for m in said), said

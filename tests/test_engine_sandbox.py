@@ -135,7 +135,7 @@ def batch(tmp_path_factory):
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in watched}
     left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
             if MARK in " ".join(p.info["cmdline"] or []) or SLEEP in " ".join(p.info["cmdline"] or [])]
-    return course, {r["student"]: r for r in report.rows}, before, after, left, report
+    return course, {r.student: r for r in report.rows}, before, after, left, report
 
 
 def _outputs(course: Path, student: str) -> str:
@@ -149,11 +149,11 @@ def test_hostile_submissions_get_full_points_and_nothing_escapes(batch):
     course, rows, before, after, left, report = batch
     assert set(rows) == {"reference", "reads", "writes", "network", "forkbomb", "outlive", "symlink"}
     for s, r in rows.items():
-        assert r["score"] == 12, (s, r["status"], r["issues"])
+        assert r.score == 12, (s, r.status, r.issues)
         out = _outputs(course, s)
         assert "GOT:" not in out, (s, [line for line in out.splitlines() if "GOT:" in line])
-        assert r["isolation"]["sandbox"].startswith("bubblewrap"), r["isolation"]
-    assert rows["reference"]["status"] == "ok" and rows["reference"]["findings"] == []
+        assert r.isolation["sandbox"].startswith("bubblewrap"), r.isolation
+    assert rows["reference"].status == "ok" and rows["reference"].findings == []
     assert _outputs(course, "reads").count("NO:") == 17 and _outputs(course, "writes").count("NO:") == 15
     assert "LOOPBACK: b'hi'" in _outputs(course, "network") and "NO: host loopback" in _outputs(course, "network")
     assert "SPAWNED" in _outputs(course, "outlive") and "NO: symlink: FileNotFoundError" in _outputs(course, "symlink")
@@ -168,7 +168,7 @@ def test_attempts_are_reported_and_the_gradebook_is_intact(batch):
     import sqlite3
 
     course, rows, *_ = batch
-    found = {s: " ".join(f"{f['kind']}: {f['detail']}" for f in r["findings"]) for s, r in rows.items()}
+    found = {s: " ".join(f"{f.kind}: {f.detail}" for f in r.findings) for s, r in rows.items()}
     for what in ("open", "subprocess.Popen", "ctypes.dlsym open"):
         assert f"file-access: {what}" in found["reads"], (what, found["reads"])
     assert "secret.txt" in found["reads"] and "gradebook.db" in found["reads"] and f"{A}.ipynb" in found["reads"]
@@ -177,7 +177,7 @@ def test_attempts_are_reported_and_the_gradebook_is_intact(batch):
     con = sqlite3.connect(course / "gradebook.db")
     assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
     assert con.execute("select max(auto_score) from grade").fetchone()[0] <= 3
-    assert all(r["status"] in ("ok", "tampered") for r in rows.values()), {s: r["status"] for s, r in rows.items()}
+    assert all(r.status in ("ok", "tampered") for r in rows.values()), {s: r.status for s, r in rows.items()}
 
 
 def test_sandbox_view_hides_the_machine_and_keeps_its_own_loopback(tmp_path):
@@ -210,7 +210,7 @@ def test_course_grade_refuses_without_a_sandbox_and_no_sandbox_marks_the_rows(tm
     d.mkdir(parents=True)
     (d / f"{A}.ipynb").write_text((SAMPLES / "reference" / f"{A}.ipynb").read_text())
     report = grade_assignment(A, course, jobs=1, limits=LIMITS, sandbox=False, progress=lambda m: None)
-    assert report.rows[0]["score"] == 12 and report.rows[0]["isolation"]["sandbox"] == "graded without isolation"
+    assert report.rows[0].score == 12 and report.rows[0].isolation["sandbox"] == "graded without isolation"
     assert "graded without isolation" in report.isolation
     with open(report.csv) as f:
         assert [r["isolation"] for r in csv.DictReader(f)] == ["graded without isolation"]
@@ -226,6 +226,7 @@ def test_evaluator_sandbox_keeps_a_loading_savedmodel_from_host_files(tmp_path):
     import tensorflow as tf
 
     from course_lib.grading.engine.quality import evaluate, grade_quality
+    from course_lib.grading.result import GradedResult
 
     secret = tmp_path / "secret.txt"
     secret.write_text("a\nb\n")                   # the model predicts class 1 only if it has read this file
@@ -256,8 +257,8 @@ def test_evaluator_sandbox_keeps_a_loading_savedmodel_from_host_files(tmp_path):
     spec = {"model": ["model"], "metric": "accuracy", "thresholds": {"t": 0.5}, "margin": 0.0, "source": "rerun",
             "hidden": data.getvalue()}
     task = {"quality": [spec], "grade_cells": {"t": {"max_score": 2}}, "sandbox": True}
-    row = {"issues": [], "tests": {}, "messages": {}}
+    row = GradedResult("ada", "a1")
     grade_quality(task, graded, tmp_path / "eval", Limits(memory_mb=4000, notebook_timeout=300), row)
-    assert row["tests"]["t"] == [0.0, 2]
-    assert [i["kind"] for i in row["issues"]] == ["model-unloadable"], row["issues"]
-    assert row["quality"][0]["value"] is None
+    assert row.scores()["t"] == (0.0, 2)
+    assert [i.kind for i in row.issues] == ["model-unloadable"], row.issues
+    assert row.quality[0]["value"] is None

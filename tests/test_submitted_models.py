@@ -104,17 +104,17 @@ def graded(tmp_path_factory, models, spec):
         elif model is not None:
             (d / "model.keras").write_bytes(model)
     report = grade_assignment(A, course, jobs=2, limits=LIMITS, quality=spec, progress=lambda m: None)
-    return course, {r["student"]: r for r in report.rows}, report
+    return course, {r.student: r for r in report.rows}, report
 
 
 def test_the_submitted_file_is_graded_not_the_rerun(graded, models):
     course, rows, report = graded
     sha = hashlib.sha256(models["trained"]).hexdigest()
     for s in ("honest", "rerun_overwrites"):
-        q = rows[s]["quality"][0]
-        assert rows[s]["status"] == "ok" and rows[s]["score"] == 12, rows[s]
+        q = rows[s].quality[0]
+        assert rows[s].status == "ok" and rows[s].score == 12, rows[s]
         assert q["source"] == "submitted" and q["sha256"] == sha and q["value"] >= 0.9, q
-    assert rows["untrained"]["score"] == 10 and rows["untrained"]["quality"][0]["value"] < 0.9
+    assert rows["untrained"].score == 10 and rows["untrained"].quality[0]["value"] < 0.9
     with open(report.csv) as f:
         by_student = {r["student_id"]: r for r in csv.DictReader(f)}
     assert f"sha256={sha}" in by_student["rerun_overwrites"]["models"]
@@ -125,7 +125,7 @@ def test_the_rerun_uses_the_grading_parameters(graded):
     nb = json.loads((course / "autograded" / "honest" / A / f"{A}.ipynb").read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "epochs = 30" in "".join(injected[0]["source"])
-    assert rows["honest"]["tests"]["test_training"] == [2.0, 2.0]     # len(history) == epochs (30) held
+    assert rows["honest"].scores()["test_training"] == (2.0, 2.0)     # len(history) == epochs (30) held
 
 
 @pytest.mark.parametrize("student,status,words", [
@@ -142,20 +142,20 @@ def test_the_rerun_uses_the_grading_parameters(graded):
 def test_bad_model_files_get_a_status_and_no_quality_points(graded, student, status, words):
     _, rows, _ = graded
     r = rows[student]
-    assert r["status"] == status, r
-    assert r["score"] == 10 and r["tests"]["test_training_hidden"] == [0.0, 2.0]   # the notebook's 10 points kept
-    assert any(words in i["detail"] for i in r["issues"]), r["issues"]
+    assert r.status == status, r
+    assert r.score == 10 and r.scores()["test_training_hidden"] == (0.0, 2.0)   # the notebook's 10 points kept
+    assert any(words in i.detail for i in r.issues), r.issues
 
 
 def test_audit_retrains_at_the_learners_parameters(graded, spec):
     course, _, _ = graded
     report = grade_assignment(A, course, jobs=2, limits=LIMITS, quality=spec, students=["honest", "rerun_overwrites"],
                               audit=2, progress=lambda m: None)
-    rows = {r["student"]: r for r in report.rows}
-    honest, cheat = rows["honest"]["quality"][0], rows["rerun_overwrites"]["quality"][0]
+    rows = {r.student: r for r in report.rows}
+    honest, cheat = rows["honest"].quality[0], rows["rerun_overwrites"].quality[0]
     assert honest["audit"].startswith("agrees") and honest["retrained_value"] >= 0.9, honest
     assert cheat["audit"].startswith("MISMATCH") and cheat["retrained_value"] < 0.85, cheat
-    assert rows["rerun_overwrites"]["score"] == 12                 # flagged for the instructor, points unchanged
+    assert rows["rerun_overwrites"].score == 12                 # flagged for the instructor, points unchanged
     nb = json.loads((course / "autograded" / "honest" / A / f"{A}.ipynb").read_text())
     assert not [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
 
@@ -164,7 +164,7 @@ def test_leaderboard_ranks_each_learners_best_under_pseudonyms(graded):
     course, rows, _ = graded
     entries, page = leaderboard(course, A)
     assert [e.value for e in entries] == sorted((e.value for e in entries), reverse=True)
-    measured = {s for s, r in rows.items() if r["quality"][0]["value"] is not None}
+    measured = {s for s, r in rows.items() if r.quality[0]["value"] is not None}
     assert len(entries) == len(measured) and not {e.learner for e in entries} & set(rows)
     again, _ = leaderboard(course, A)
     assert [e.learner for e in again] == [e.learner for e in entries]           # stable pseudonyms

@@ -66,8 +66,8 @@ def poll_once(state: HubState, progress=print) -> list[dict]:
             else:
                 try:
                     report = grade(state, assignment, jobs=1, student=learner, progress=progress)
-                    row = next(r for r in report.rows if r["student"] == learner)
-                    rec.update(status="graded", score=row["score"], max_score=row["max_score"], row=row["status"])
+                    row = next(r for r in report.rows if r.student == learner)
+                    rec.update(status="graded", score=row.score, max_score=row.max_score, row=row.status)
                 except CourseError as e:
                     rec.update(status="error", note=str(e)[:2000])
             with open(state.root / "autograde.jsonl", "a") as f:

@@ -97,9 +97,9 @@ def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = Fa
         report = grade_assignment(assignment, state.course, jobs=jobs, regrade=regrade, quality=spec,
                                   students=[student] if student else None, progress=progress)
         for row in report.rows:        # the engine applied nbgrader's late policy (the course's nbgrader_config.py)
-            late = row.get("late") or {}
-            if late.get("seconds_late", 0) > 0 and row["student"] in report.graded:
-                progress(f"{row['student']}: submitted {late['seconds_late']:.0f} s after the due date (nbgrader's "
+            late = row.late or {}
+            if late.get("seconds_late", 0) > 0 and row.student in report.graded:
+                progress(f"{row.student}: submitted {late['seconds_late']:.0f} s after the due date (nbgrader's "
                          f"late policy: penalty {s.late_penalty}, {late['penalty']:g} points)")
     finally:
         chown_tree(state.course, s.grader)         # the engine writes as root: the grader owns the course

@@ -50,7 +50,7 @@ def main(args) -> int:
                                   regrade=args.regrade, quality=spec, students=args.student,
                                   audit=args.audit, audit_seed=args.audit_seed, sandbox=not args.no_sandbox,
                                   progress=term.say)
-        faults = [r for r in report.rows if r["status"] != "ok"]
+        faults = [r for r in report.rows if r.status != "ok"]
         for r in faults:
-            term.say(f"  {r['student']}: {r['status']}")
+            term.say(f"  {r.student}: {r.status}")
     return 1 if faults else 0

@@ -111,7 +111,7 @@ def main(args) -> int:
               "(`course hub stop && course hub start`); what it does goes to <state>/autograde.jsonl")
         return 0
     report = hub_course.grade(state, args.assignment, jobs=args.jobs, regrade=args.regrade)
-    faults = [r for r in report.rows if r["status"] != "ok"]
+    faults = [r for r in report.rows if r.status != "ok"]
     print(f"course hub: {args.assignment}: {len(report.graded)} graded, {len(report.skipped)} unchanged; feedback "
           f"released (learners: Assignment List > Fetch Feedback); grades {report.csv}")
     return 1 if faults else 0

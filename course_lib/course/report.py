@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .doctor import Check
-from ..grading.samples import SampleGrade
+from ..grading.samples import SampleCheck
 from .notebooks import NotebookResult, cell_label
 
 __all__ = ["write_run_report"]
@@ -26,7 +26,7 @@ def _status(ok: bool, optional: bool = False) -> str:
 
 
 def write_run_report(path: Path, checks: list[Check], notebooks: list[NotebookResult],
-                     grades: dict[str, list[SampleGrade]], step_seconds: dict[str, float]) -> Path:
+                     grades: dict[str, list[SampleCheck]], step_seconds: dict[str, float]) -> Path:
     e = html.escape
     rel = lambda p: os.path.relpath(p, path.parent)  # noqa: E731 - links stay valid if build/ moves
     out = [f"<!doctype html><meta charset=utf-8><title>Course kit run</title><style>{_CSS}</style>",

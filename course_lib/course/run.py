@@ -51,10 +51,14 @@ def step_doctor(s: RunState, say: Callable[[str], None]) -> None:
 
 
 def step_data(s: RunState, say: Callable[[str], None]) -> None:
-    for k, name in enumerate(registry.names(), 1):
+    names = registry.names()
+    cached = [n for n in names if registry.status(n) == "cached"]
+    todo = [n for n in names if n not in cached]
+    for k, name in enumerate(todo, 1):                    # a line for each one that takes work
         t0 = time.monotonic()
         registry.fetch(name)
-        say(f"  [{k}/{len(registry.names())}] {name}: {registry.status(name)} ({time.monotonic() - t0:.0f} s)")
+        say(f"  [{k}/{len(todo)}] {name}: {registry.status(name)} ({time.monotonic() - t0:.0f} s)")
+    say(f"  {len(names)} resources ready ({len(cached)} were cached): `course data list` shows them")
 
 
 def step_notebooks(s: RunState, say: Callable[[str], None]) -> None:

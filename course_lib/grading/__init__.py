@@ -17,7 +17,8 @@ from .nbgrader_chain import (
     run_nbgrader,
     submit_samples,
 )
-from .samples import SampleGrade, check_samples, read_grades
+from .result import GradedResult, TestResult
+from .samples import SampleCheck, check_samples, read_grades
 
-__all__ = ["SampleGrade", "assignments", "prepare_course", "release", "submit_samples", "autograde",
+__all__ = ["GradedResult", "TestResult", "SampleCheck", "assignments", "prepare_course", "release", "submit_samples", "autograde",
            "export", "read_grades", "check_samples", "model_quality", "COURSE_ID", "nbgrader_env", "run_nbgrader"]

@@ -37,6 +37,7 @@ from pathlib import Path
 from .nbgrader_chain import COURSE_ID, assignments, autograde, prepare_course, run_nbgrader
 from .diagnosis import EnvironmentIssue, classify_error, execution_issue
 from .progress import working_copy
+from .result import TestResult, pass_fail
 from .samples import read_grades
 from ..exceptions import GradingError, NotebookError, NotebookExecutionError
 from ..paths import build_dir, repo_root
@@ -47,20 +48,6 @@ __all__ = ["TestResult", "EnvironmentIssue", "QualityResult", "CheckReport", "ch
 STUDENT = "me"                      # the learner's id in the throwaway gradebook
 _TEMPLATE_VERSION = "1"             # bump when the public course's layout changes
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@dataclass
-class TestResult:
-    """One test cell of the notebook as the learner should see it."""
-
-    grade_id: str
-    points: float
-    score: float | None             # None: a hidden test, not run here
-    status: str                     # passed | failed | hidden | not checked
-    cell: int | None = None         # 1-based position in the notebook (None: the cell is missing)
-    section: str = ""               # the heading above it
-    answer_cell: str | None = None  # the grade id of the answer cell it checks
-    message: str | None = None      # the failing assertion (or why it was not checked)
 
 
 @dataclass
@@ -381,7 +368,7 @@ def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestRe
 
     grades = read_grades(course, assignment).get(STUDENT)
     written = _written_answers(course, assignment, stem)     # graded by hand: not a test, not checked here
-    scores = {g: v for g, v in grades.tests.items() if g not in written} if grades else {}
+    scores = {g: v for g, v in grades.scores().items() if g not in written} if grades else {}
     hidden = _hidden_only(course, assignment, stem)
     graded = course / "autograded" / STUDENT / assignment / f"{stem}.ipynb"
     ran = graded.is_file()            # else nbgrader gave up on it (a crashed kernel): positions from the copy,
@@ -407,7 +394,7 @@ def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestRe
             continue
         gid = meta["grade_id"]
         score, points = scores[gid]
-        t = TestResult(gid, points, score, "passed" if score >= points else "failed", k, section, answer)
+        t = TestResult(gid, points, score, pass_fail(score, points), k, section, answer)
         if gid in hidden:
             t.score, t.status = None, "hidden"
         elif t.status == "failed":
@@ -422,7 +409,7 @@ def _read_results(course: Path, assignment: str, stem: str) -> tuple[list[TestRe
     for gid, (score, points) in scores.items():         # a test cell the learner deleted
         if gid not in tests:
             tests[gid] = TestResult(gid, points, None if gid in hidden else score,
-                                    "hidden" if gid in hidden else ("passed" if score >= points else "failed"),
+                                    "hidden" if gid in hidden else pass_fail(score, points),
                                     message="this test cell is missing from your notebook: fetch a fresh copy "
                                             "and move your answers into it")
     order = {c.metadata.get("nbgrader", {}).get("grade_id"): k for k, c in enumerate(cells)}

@@ -10,6 +10,7 @@ from pathlib import Path
 from ...exceptions import CourseError, GradingError, KitModified
 from ...paths import repo_root
 from .course import check_gradebook, digest, make_template, read_files, submissions
+from ..result import Finding, GradedResult
 from .feedback import score_line
 from . import integrity
 from .sandbox import NO_ISOLATION, Limits, network_isolation, require_sandbox
@@ -22,7 +23,7 @@ __all__ = ["BatchReport", "grade_assignment", "prepare_data"]
 @dataclass
 class BatchReport:
     assignment: str
-    rows: list[dict] = field(default_factory=list)       # every student's latest result
+    rows: list[GradedResult] = field(default_factory=list)   # every student's latest result
     graded: list[str] = field(default_factory=list)      # graded in this run
     skipped: list[str] = field(default_factory=list)     # already graded (resume)
     csv: Path | None = None
@@ -111,7 +112,7 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     report.rows = writer.rows()
     report.csv = writer.export_csv()
     report.seconds = round(time.monotonic() - t0, 1)
-    waiting = [r["student"] for r in report.rows if r.get("manual")]
+    waiting = [r.student for r in report.rows if r.manual]
     progress(f"{assignment}: {len(report.graded)} graded, {len(report.skipped)} skipped in {report.seconds} s; "
              f"grades: {report.csv}" + (f"; {len(waiting)} with answers awaiting manual grading "
                                         "(nbgrader formgrader)" if waiting else ""))
@@ -168,16 +169,14 @@ def _run(tasks: list[dict], quality: list[dict] | None, writer: Writer, jobs: in
             try:
                 row = fut.result()
             except Exception as e:                  # the worker process itself died (KilledWorker, ...)
-                row = {"student": t["student"], "assignment": t["assignment"], "digest": t["digest"],
-                       "status": "grader-error", "issues": [{"kind": "grader-error", "detail": f"{type(e).__name__}: {e}"}],
-                       "findings": [], "messages": {}, "manual": {}, "quality": None, "seconds": None,
-                       "tests": {g: [0.0, c["max_score"]] for g, c in t["grade_cells"].items()}}
-                row["score"], row["max_score"] = 0.0, sum(m for _, m in row["tests"].values())
+                row = GradedResult(t["student"], t["assignment"], status="grader-error", digest=t["digest"],
+                                   issues=[Finding("grader-error", f"{type(e).__name__}: {e}")])
+                for g, c in t["grade_cells"].items():
+                    row.set_score(g, 0.0, float(c["max_score"]))
             writer.merge(row)                        # the only gradebook writer
-            report.graded.append(row["student"])
-            progress(f"  [{k}/{len(tasks)}] {row['student']:28} {score_line(row)}  "
-                     f"{row['status']}  ({row['seconds']} s)")
-            for q in row.get("quality") or []:
+            report.graded.append(row.student)
+            progress(f"  [{k}/{len(tasks)}] {row.student:28} {score_line(row)}  {row.status}  ({row.seconds} s)")
+            for q in row.quality:
                 if q.get("audit"):
                     progress(f"      audit {q['model']}: {q['audit']}")
     finally:

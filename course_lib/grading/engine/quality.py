@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from ...exceptions import GradingError
+from ..result import Finding, GradedResult
 from .sandbox import Limits, View, run_confined
 
 __all__ = ["load_spec", "attach_hidden", "take_submitted", "grade_quality", "measure", "evaluate"]
@@ -102,9 +103,9 @@ def take_submitted(task: dict, dest: Path, row: dict) -> None:
         task["submitted_sha256"][k] = m.sha256
 
 
-def grade_quality(task: dict, graded_dir: Path, work: Path, limits: Limits, row: dict) -> None:
+def grade_quality(task: dict, graded_dir: Path, work: Path, limits: Limits, row: GradedResult) -> None:
     """Measure every model the spec names; set the points of its grade ids (in the worker)."""
-    row["quality"] = []
+    row.quality = []
     for k, spec in enumerate(task["quality"]):
         _grade_entry(task, k, spec, graded_dir, work / str(k), limits, row)
 
@@ -144,7 +145,8 @@ def measure(metric: str, data: bytes | None, found: Path, work: Path, limits: Li
     return res, (out.strip().splitlines() or ["killed"])[-1][:300]
 
 
-def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, limits: Limits, row: dict) -> None:
+def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, limits: Limits,
+                 row: GradedResult) -> None:
     from .metrics import get_metric
     from .submitted import SubmittedModel
 
@@ -152,7 +154,7 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
     source = spec.get("source", "rerun")
     q = {"model": spec["model"][0], "metric": spec["metric"], "value": None, "thresholds": spec["thresholds"],
          "margin": spec["margin"], "higher_is_better": m.higher_is_better, "note": "", "source": source}
-    row["quality"].append(q)
+    row.quality.append(q)
     rerun = next((graded_dir / name for name in spec["model"] if (graded_dir / name).exists()), None)
     value = None
     if source == "submitted":
@@ -160,21 +162,21 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
         found = got if isinstance(got, Path) else None
         if isinstance(got, SubmittedModel):
             kind = "model-missing" if got.problem.startswith("no ") else "model-invalid"
-            row["issues"].append({"kind": kind, "detail": f"{got.problem}: 0 points for its quality"})
+            row.issues.append(Finding(kind, f"{got.problem}: 0 points for its quality"))
             q["note"] = got.problem
         if found is not None:
             q["model"], q["sha256"] = found.name, task["submitted_sha256"][k]
     else:
         found = rerun
         if found is None:
-            row["issues"].append({"kind": "model-missing", "detail": f"no saved model ({', '.join(spec['model'])}) "
-                                  "after the notebook ran: 0 points for its quality"})
+            row.issues.append(Finding("model-missing", f"no saved model ({', '.join(spec['model'])}) after the "
+                                                       "notebook ran: 0 points for its quality"))
             q["note"] = "no model saved"
     if found is not None:
         res, last = measure(spec["metric"], spec.get("hidden"), found, work, limits, _sandboxed(task))
         if res is None:
-            row["issues"].append({"kind": "model-unloadable", "detail": f"{found.name} could not be loaded safely "
-                                  f"or evaluated ({last}): 0 points for its quality"})
+            row.issues.append(Finding("model-unloadable", f"{found.name} could not be loaded safely or evaluated "
+                                                          f"({last}): 0 points for its quality"))
             q["note"] = "could not be evaluated"
         else:
             value = q["value"] = round(float(res["value"]), 4)
@@ -184,10 +186,10 @@ def _grade_entry(task: dict, k: int, spec: dict, graded_dir: Path, work: Path, l
     for gid, need in spec["thresholds"].items():
         points = task["grade_cells"][gid]["max_score"]
         ok = value is not None and m.passes(value, float(need), float(spec["margin"]))
-        row["tests"][gid] = [points if ok else 0.0, points]
-        row["messages"][gid] = (f"{spec['metric']} of {q['model']} = {value} "
-                                f"({'≥' if m.higher_is_better else '≤'} {need} needed, margin {spec['margin']})"
-                                if value is not None else q["note"])
+        row.set_score(gid, points if ok else 0.0, points,
+                      f"{spec['metric']} of {q['model']} = {value} "
+                      f"({'≥' if m.higher_is_better else '≤'} {need} needed, margin {spec['margin']})"
+                      if value is not None else q["note"])
 
 
 def _audit(spec: dict, q: dict, retrained: Path | None, work: Path, limits: Limits, sandbox: bool = True) -> None:

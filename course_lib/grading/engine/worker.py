@@ -20,6 +20,7 @@ from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation,
 from .submitted import inject_parameters
 from .tamper import scan
 from ..nbgrader_run import read_failures
+from ..result import Finding, GradedResult, TestResult, pass_fail
 
 __all__ = ["grade_submission", "STATUS_ORDER"]
 
@@ -36,7 +37,7 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         p.write_bytes(data)
 
 
-def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
+def _cell_issues(nb: dict) -> tuple[list[Finding], dict[str, str]]:
     """Environment/fault issues from the executed notebook's error outputs, and each graded cell's error."""
     from ..diagnosis import classify_error
 
@@ -47,73 +48,68 @@ def _cell_issues(nb: dict) -> tuple[list[dict], dict[str, str]]:
         for o in errors:
             ename, evalue = o.get("ename", ""), o.get("evalue", "")
             if ename == "SystemExit":
-                issues.append({"kind": "exited", "detail": f"cell {k} called sys.exit({evalue}) or os._exit(); "
-                                                           "the cells after it still ran"})
+                issues.append(Finding("exited", f"cell {k} called sys.exit({evalue}) or os._exit(); "
+                                                "the cells after it still ran"))
             else:
                 issue = classify_error(ename, evalue, k)
                 if issue is not None:
                     kind = {"kernel-died": "kernel-died", "out-of-memory": "out-of-memory",
                             "timeout": "timeout"}.get(issue.kind, issue.kind)
-                    issues.append({"kind": kind, "detail": f"cell {k}: {ename}: {evalue}"[:300]})
+                    issues.append(Finding(kind, f"cell {k}: {ename}: {evalue}"[:300]))
         if gid and errors:
             messages[gid] = f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".strip()[:500]
     return issues, messages
 
 
-def _read_scores(course: Path, assignment: str, student: str) -> tuple[dict[str, list], dict[str, float]]:
-    """grade id -> [auto score, points], and grade id -> points of the cells nbgrader left for the formgrader
-    (an answered manually graded cell: no auto score; their score counts 0 until graded by hand)."""
+def _read_scores(course: Path, assignment: str, student: str) -> dict[str, TestResult]:
+    """Each graded cell as nbgrader autograde scored it in the worker's own course; a cell it left for the
+    formgrader (an answered manually graded cell: no auto score) is ``manual``, counted 0 until graded by hand."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    tests: dict[str, list] = {}
-    manual: dict[str, float] = {}
+    tests: dict[str, TestResult] = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
-            return tests, manual
+            return tests
         for nb in sub.notebooks:
             for g in nb.grades:
                 if g.max_score:
-                    tests[g.name] = [float(g.auto_score or 0.0), float(g.max_score)]
-                    if g.auto_score is None:
-                        manual[g.name] = float(g.max_score)
-    return tests, manual
+                    points = float(g.max_score)
+                    tests[g.name] = (TestResult(g.name, points, None, "manual") if g.auto_score is None else
+                                     TestResult(g.name, points, float(g.auto_score),
+                                                pass_fail(float(g.auto_score), points)))
+    return tests
 
 
-def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
-    """Autograde ``task["student"]``'s submission of ``task["assignment"]``; returns its result row.
+def grade_submission(task: dict, quality: list[dict] | None = None) -> GradedResult:
+    """Autograde ``task["student"]``'s submission of ``task["assignment"]``; returns its result.
 
     ``quality``: the model-quality entries with their hidden data (:func:`.quality.attach_hidden`).
     """
     task = {**task, "quality": quality}
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
-    row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
-           "issues": [], "findings": [], "tests": {}, "manual": {}, "messages": {}, "autograded": {},
-           "quality": None,
-           "isolation": {"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
-                         "network": "new network namespace (loopback only)" if task.get("sandbox", True)
-                         else network_isolation(), **task["limits"]}}
+    row = GradedResult(task["student"], task["assignment"], digest=task["digest"],
+                       isolation={"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
+                                  "network": "new network namespace (loopback only)" if task.get("sandbox", True)
+                                  else network_isolation(), **task["limits"]})
     try:
         _grade(task, root, row)
     except Exception as e:                                    # the batch must go on: report it
-        row["issues"].append({"kind": "grader-error", "detail": f"{type(e).__name__}: {e}",
-                              "trace": traceback.format_exc()[-2000:]})
+        row.issues.append(Finding("grader-error", f"{type(e).__name__}: {e}", traceback.format_exc()[-2000:]))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for gid, ref in task["grade_cells"].items():              # every graded cell gets a score
-        row["tests"].setdefault(gid, [0.0, float(ref["max_score"])])
-    row["score"] = sum(s for s, _ in row["tests"].values())
-    row["max_score"] = sum(m for _, m in row["tests"].values())
-    row["manual_points"] = sum(row["manual"].values())        # in max_score, not in score: the formgrader's
-    kinds = {i["kind"] for i in row["issues"]} | ({"tampered"} if row["findings"] else set())
-    row["status"] = "; ".join(k for k in STATUS_ORDER if k in kinds) or "ok"
-    row["seconds"] = round(time.monotonic() - t0, 1)
+        if gid not in row.tests:
+            row.set_score(gid, 0.0, float(ref["max_score"]))
+    kinds = {i.kind for i in row.issues} | ({"tampered"} if row.findings else set())
+    row.status = "; ".join(k for k in STATUS_ORDER if k in kinds) or "ok"
+    row.seconds = round(time.monotonic() - t0, 1)
     return row
 
 
-def _grade(task: dict, root: Path, row: dict) -> None:
+def _grade(task: dict, root: Path, row: GradedResult) -> None:
     import nbformat
 
     a, s = task["assignment"], task["student"]
@@ -127,12 +123,12 @@ def _grade(task: dict, root: Path, row: dict) -> None:
     models = {n for e in task.get("quality") or [] for n in e["model"]}      # reported by the quality check
     for rel, what in task.get("special", {}).items():
         if rel.split("/")[0] not in models:
-            row["findings"].append({"kind": "special-file", "detail": f"{rel} is {what}: not given to the grader"})
+            row.findings.append(Finding("special-file", f"{rel} is {what}: not given to the grader"))
     runnable = 0
     for name, ref in task["notebooks"].items():
         path = sub / f"{name}.ipynb"
         if not path.is_file():
-            row["issues"].append({"kind": "missing-notebook", "detail": f"{name}.ipynb was not submitted (0 points)"})
+            row.issues.append(Finding("missing-notebook", f"{name}.ipynb was not submitted (0 points)"))
             continue
         try:
             text = path.read_text(encoding="utf-8")
@@ -140,11 +136,10 @@ def _grade(task: dict, root: Path, row: dict) -> None:
             nb = json.loads(text)
         except Exception as e:
             path.unlink()                      # nbgrader then scores this notebook 0 and grades the others
-            row["issues"].append({"kind": "invalid-notebook",
-                                  "detail": f"{name}.ipynb is not a valid notebook ({type(e).__name__}: "
-                                            f"{str(e)[:200]}); 0 points"})
+            row.issues.append(Finding("invalid-notebook", f"{name}.ipynb is not a valid notebook "
+                                                          f"({type(e).__name__}: {str(e)[:200]}); 0 points"))
             continue
-        row["findings"] += scan(nb, ref["cells"], ref["helpers"])
+        row.findings += [Finding.of(f) for f in scan(nb, ref["cells"], ref["helpers"])]
         if task.get("rerun_parameters") and inject_parameters(nb, task["rerun_parameters"]):
             path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
         runnable += 1
@@ -160,7 +155,7 @@ def _grade(task: dict, root: Path, row: dict) -> None:
         grade_quality(task, course / "autograded" / s / a, root / "eval", limits, row)
 
 
-def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: dict) -> None:
+def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: GradedResult) -> None:
     a, s = task["assignment"], task["student"]
     graded_dir = course / "autograded" / s / a
     log = root / "guard.log"
@@ -197,30 +192,30 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
     rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
-        row["issues"].append({"kind": "notebook-timeout",
-                              "detail": f"stopped after the {limits.notebook_timeout} s limit per submission; "
-                                        "no points from the notebook's tests"})
+        row.issues.append(Finding("notebook-timeout", f"stopped after the {limits.notebook_timeout} s limit per "
+                                                      "submission; no points from the notebook's tests"))
     elif rc != 0:
         if any(f.kind == "kernel-died" for f in failures):
-            row["issues"].append({"kind": "kernel-died", "detail": "the kernel died (os._exit, a crash or a "
-                                  "kill) and nbgrader gave up on the notebook: no points from its tests"})
+            row.issues.append(Finding("kernel-died", "the kernel died (os._exit, a crash or a kill) and nbgrader "
+                                                     "gave up on the notebook: no points from its tests"))
         elif rc in (-24, 152) or "CPU time limit" in out:
-            row["issues"].append({"kind": "cpu-limit", "detail": f"stopped at the {limits.cpu_seconds} s CPU limit"})
+            row.issues.append(Finding("cpu-limit", f"stopped at the {limits.cpu_seconds} s CPU limit"))
         else:
-            row["issues"].append({"kind": "grader-error", "detail": f"nbgrader autograde exit {rc}: "
-                                  + ("; ".join(str(f) for f in failures) or out[-1500:])})
+            row.issues.append(Finding("grader-error", f"nbgrader autograde exit {rc}: "
+                                      + ("; ".join(str(f) for f in failures) or out[-1500:])))
 
-    tests, manual = _read_scores(course, a, s) if rc is not None else ({}, {})
-    if rc is not None and rc != 0:
-        tests, manual = {g: [0.0, m] for g, (_, m) in tests.items()}, {}   # nbgrader stored nothing trustworthy
-    row["tests"].update(tests)
-    row["manual"].update(manual)
+    tests = _read_scores(course, a, s) if rc is not None else {}
+    if rc is not None and rc != 0:                                     # nbgrader stored nothing trustworthy
+        tests = {g: TestResult(g, t.points, 0.0, "failed") for g, t in tests.items()}
+    row.tests.update(tests)
     for nb_path in sorted(graded_dir.glob("*.ipynb")) if rc == 0 else []:
         text = nb_path.read_text(encoding="utf-8")
-        row["autograded"][nb_path.stem] = text
+        row.autograded[nb_path.stem] = text
         issues, messages = _cell_issues(json.loads(text))
-        row["issues"] += issues
-        row["messages"].update(messages)
+        row.issues += issues
+        for gid, message in messages.items():
+            if gid in row.tests:
+                row.tests[gid].message = message
     if log.is_file():
         seen = set()
         for line in log.read_text(errors="replace").splitlines():
@@ -230,4 +225,4 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
                 f = {"kind": "guard-log", "detail": line[:200]}
             if (f.get("kind"), f.get("detail")) not in seen:
                 seen.add((f.get("kind"), f.get("detail")))
-                row["findings"].append(f)
+                row.findings.append(Finding.of(f))

@@ -18,6 +18,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+from ..result import GradedResult
 from .feedback import feedback_html
 from .late import assign_penalties, penalty_plugin, submission_time
 
@@ -41,11 +42,11 @@ class Writer:
         except (OSError, json.JSONDecodeError):
             return False
 
-    def merge(self, row: dict) -> None:
+    def merge(self, row: GradedResult) -> None:
         from nbgrader.api import Gradebook
 
-        a, s = self.assignment, row["student"]
-        manual = row.get("manual") or {}
+        a, s = self.assignment, row.student
+        manual = row.manual
         when = submission_time(self.course / "submitted" / s / a)
         with warnings.catch_warnings(), Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb:
             warnings.simplefilter("ignore")      # nbgrader's own SQLAlchemy autoflush notices
@@ -53,8 +54,8 @@ class Writer:
             sub = gb.update_or_create_submission(a, s, **({"timestamp": when} if when else {}))
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    if g.name in row["tests"] and g.max_score:
-                        score = row["tests"][g.name][0]
+                    if g.name in row.tests and g.max_score:
+                        score = row.tests[g.name].score or 0.0
                         # an answered manually graded cell: no auto score, left for the formgrader; a test: never
                         # above its points
                         g.auto_score = None if g.name in manual else max(0.0, min(float(score), float(g.max_score)))
@@ -63,10 +64,10 @@ class Writer:
             gb.db.commit()
             penalty = assign_penalties(sub, self.plugin, s)    # from the merged scores, as nbgrader's order
             gb.db.commit()
-            row["late"] = {"timestamp": when.isoformat(), "seconds_late": float(sub.total_seconds_late),
+            row.late = {"timestamp": when.isoformat(), "seconds_late": float(sub.total_seconds_late),
                            "penalty": penalty} if when else None
         out = self.course / "autograded" / s / a
-        for name, text in row.get("autograded", {}).items():
+        for name, text in row.autograded.items():
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{name}.ipynb").write_text(text, encoding="utf-8")
         fb = self.course / "feedback" / s / a
@@ -76,16 +77,16 @@ class Writer:
             src = self.course / "submitted" / s / a / name            # names the released file by them
             if src.is_file():
                 shutil.copyfile(src, fb / name)
-        slim = {k: v for k, v in row.items() if k != "autograded"}
-        if row.get("quality"):                  # every graded measurement, for the leaderboard's best
+        if row.quality:                         # every graded measurement, for the leaderboard's best
             with open(self.state / "history.jsonl", "a") as f:
-                f.write(json.dumps({"student": s, "digest": row["digest"], "quality": row["quality"]}) + "\n")
+                f.write(json.dumps({"student": s, "digest": row.digest, "quality": row.quality}) + "\n")
         tmp = self.result_path(s).with_suffix(".tmp")
-        tmp.write_text(json.dumps(slim, indent=1))
+        tmp.write_text(json.dumps(row.to_dict(), indent=1))
         os.replace(tmp, self.result_path(s))
 
-    def rows(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted((self.state / "results").glob("*.json"))]
+    def rows(self) -> list[GradedResult]:
+        return [GradedResult.from_dict(json.loads(p.read_text()))
+                for p in sorted((self.state / "results").glob("*.json"))]
 
     def export_csv(self, path: Path | None = None) -> Path:
         """One row per graded student: the gradebook's score, and the engine's status and reports."""
@@ -100,19 +101,19 @@ class Writer:
                         "awaiting_manual", "status", "issues", "findings", "models", "isolation"])
             for row in self.rows():
                 try:
-                    sub = gb.find_submission(self.assignment, row["student"])
+                    sub = gb.find_submission(self.assignment, row.student)
                     raw, max_score = float(sub.score), float(sub.max_score)
                     penalty = float(sub.late_submission_penalty)
                     waiting = sum(float(g.max_score) for nb in sub.notebooks for g in nb.grades
                                   if g.max_score and g.needs_manual_grade and g.manual_score is None)
                 except MissingEntry:
-                    raw, max_score, penalty, waiting = 0.0, row["max_score"], 0.0, 0.0
-                w.writerow([self.assignment, row["student"], f"{max(0.0, raw - penalty):g}", f"{max_score:g}",
-                            f"{raw:g}", f"{penalty:g}", f"{waiting:g}", row["status"],
-                            " | ".join(i["detail"] for i in row["issues"]),
-                            " | ".join(f"{i['kind']}: {i['detail']}" for i in row["findings"]),
-                            " | ".join(_model_cell(q) for q in row.get("quality") or []),
-                            (row.get("isolation") or {}).get("sandbox", "")])
+                    raw, max_score, penalty, waiting = 0.0, row.max_score, 0.0, 0.0
+                w.writerow([self.assignment, row.student, f"{max(0.0, raw - penalty):g}", f"{max_score:g}",
+                            f"{raw:g}", f"{penalty:g}", f"{waiting:g}", row.status,
+                            " | ".join(i.detail for i in row.issues),
+                            " | ".join(f"{i.kind}: {i.detail}" for i in row.findings),
+                            " | ".join(_model_cell(q) for q in row.quality),
+                            row.isolation.get("sandbox", "")])
         return path
 
 
