@@ -174,6 +174,7 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
 
     from course_lib.cli.main import main
     from course_lib.grading.engine.hidden_data import hidden_data
+    from course_lib.grading.result import GradedResult
 
     course, _, expected, _ = graded
     rng = np.random.default_rng(999)                         # a0's blobs, a seed nobody knows
@@ -214,7 +215,8 @@ def test_resume_on_existing_scheduler_and_model_quality(graded, tmp_path):
     assert rc == 1                                           # some rows have a fault status
     after = {s: (course / "grading" / A / "results" / f"{s}.json").stat().st_mtime_ns for s in expected}
     assert after == before                                   # resumed: nothing regraded
-    rows = {p.stem: json.loads(p.read_text()) for p in (course / "grading" / A / "results").glob("*.json")}
+    rows = {p.stem: GradedResult.from_dict(json.loads(p.read_text()))      # the result files a resume reads
+            for p in (course / "grading" / A / "results").glob("*.json")}
     assert rows["q_keras"].status == rows["q_tflite"].status == "ok"
     assert rows["q_peek"].status == "tampered" and rows["q_peek"].score == 12, rows["q_peek"]
     assert any("tree-patches/test" in f.detail for f in rows["q_peek"].findings)

@@ -142,7 +142,7 @@ def test_check_reports_what_the_grader_gives_for_public_tests(assignment, sample
     if sample == "reference":                                  # full marks on every test cell of the source
         tests = {g: (float(c["metadata"]["nbgrader"]["points"]),) * 2 for g, c in source_cells(assignment).items()}
     else:
-        tests = grader[assignment][sample].tests
+        tests = grader[assignment][sample].scores()
     hidden = hidden_only(assignment)
     assert hidden, f"{assignment} has hidden-only tests: this test relies on them"
     public = {g: sm for g, sm in tests.items() if g not in hidden}
