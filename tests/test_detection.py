@@ -330,7 +330,8 @@ def test_threshold_table_counts_what_a_higher_threshold_costs_in_recall():
     from course_lib.resources import registry
 
     tiles = registry.fetch("neon-treecrown-tiles")
-    test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", dd.read_label_map(tiles / "labels.txt"))
+    label_map = dd.read_label_map(tiles / "labels.txt")
+    test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", label_map)
     test.examples = test.examples[:2]
     ref = ROOT / "assignments" / "samples" / "a2_object_detection" / "reference" / "a2_model_int8.tflite"
     table = detection.threshold_table(ref, test, (0.5, 0.3))
