@@ -9,6 +9,8 @@
     rows = layer_sparsity(tfmot.sparsity.keras.strip_pruning(pruned))  # measured zeros per layer
     tfl = convert(stripped, TFLiteConversion.float16(sparse=True))   # course_lib.conversion: EXPERIMENTAL_SPARSITY
     plot_sizes([SizeRow("sparse", "float16", True, len(tfl)), ...])   # file sizes, dense vs sparse
+    sparse_size_estimate(stripped, dense_bytes)                       # what the zeros predict for that file
+    pruning_cost(pruned_acc, control_acc, 0.9)                        # pruned - control vs the full run at 75 %
     read_pruning_summaries("logs")                                    # what PruningSummaries logged, per layer
 
 Keras' MobileNetV2 is rejected by the XNNPACK pruning policy as shipped: its stride-2 ``ZeroPadding2D``
