@@ -21,7 +21,7 @@ from .boxes import Detection
 from .exceptions import ModelError
 
 __all__ = ["Backbone", "backbone", "make_spec", "train", "evaluate", "lean_saving", "export_variants", "detect_tflite",
-           "plot_detections", "VARIANTS", "STANDIN_HANDLE"]
+           "threshold_table", "plot_detections", "VARIANTS", "STANDIN_HANDLE"]
 
 VARIANTS = ("int8", "float16", "float32")
 STANDIN_HANDLE = "efficientdet/lite0/feature-vector"
@@ -269,6 +269,27 @@ def detect_tflite(tflite_path: str | Path, images: Sequence[str | Path], score_t
                               d.bounding_box.origin_y + d.bounding_box.height, d.categories[0].score,
                               d.categories[0].category_name, d.categories[0].index) for d in result.detections])
     return out
+
+
+def threshold_table(tflite_path: str | Path, data, thresholds: Sequence[float] = (0.3, 0.5),
+                    iou_threshold: float = 0.5):
+    """Detections, precision and recall of an exported detector on ``data`` (a ``DetectionData``) at each score
+    threshold: a box counts as found when a detection at or above the threshold overlaps it by ``iou_threshold``."""
+    import numpy as np
+    import pandas as pd
+
+    from .boxes import precision_recall
+
+    found = detect_tflite(tflite_path, [e.image for e in data.examples], score_threshold=min(thresholds))
+    truths = [np.array([[b.xmin, b.ymin, b.xmax, b.ymax] for b in e.boxes], float).reshape(-1, 4)
+              for e in data.examples]
+    rows = []
+    for t in sorted(thresholds):
+        kept = [[d for d in ds if d.score >= t] for ds in found]
+        precision, recall = precision_recall(kept, truths, iou_threshold)
+        rows.append({"score_threshold": t, "detections": sum(map(len, kept)), "crowns": sum(map(len, truths)),
+                     "precision": round(precision, 3), "recall": round(recall, 3)})
+    return pd.DataFrame(rows)
 
 
 def plot_detections(tflite_path: str | Path, data, score_threshold: float = 0.3, n: int = 8, cols: int = 4):

@@ -324,6 +324,22 @@ def test_tiny_model_maker_train_export_and_evaluate_tflite(standin, tmp_path):
         dm.ap50(tmp_path / "export", dm.heldout_tiles(1))
 
 
+def test_threshold_table_counts_what_a_higher_threshold_costs_in_recall():
+    """Lesson 2's Try check, on a2's trained reference detector (a fixed file) and 2 held-out tiles."""
+    from course_lib import detection
+    from course_lib.resources import registry
+
+    tiles = registry.fetch("neon-treecrown-tiles")
+    label_map = dd.read_label_map(tiles / "labels.txt")
+    test = dd.load_voc(tiles / "test" / "images", tiles / "test" / "annotations", label_map)
+    test.examples = test.examples[:2]
+    ref = ROOT / "assignments" / "samples" / "a2_object_detection" / "reference" / "a2_model_int8.tflite"
+    table = detection.threshold_table(ref, test, (0.5, 0.3))
+    assert list(table.score_threshold) == [0.3, 0.5] and set(table.crowns) == {test.n_boxes}
+    low, high = table.iloc[0], table.iloc[1]
+    assert low.detections > high.detections and low.recall > high.recall > 0 and high.precision > low.precision
+
+
 # ------------------------------------------------------------------ the grader's AP50 (course_lib.grading.plugins.detection)
 def test_heldout_tiles_round_trip_through_the_engines_npz_without_pickle(tmp_path, monkeypatch):
     from course_lib.grading.plugins import detection as dm

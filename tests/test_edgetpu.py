@@ -160,6 +160,16 @@ def test_unsupported_op_mid_graph_blocks_what_depends_on_it(models):
     assert {o.subgraph for o in several.ops[cut.index + 1:]} == {1}
 
 
+def test_subgraph_modes_say_what_dash_a_moves(models):
+    """Lesson 5's Try check: -a maps the ops after a mid-graph GELU again; a model that maps whole gains nothing."""
+    modes = edgetpu.analyze_subgraph_modes(models["gelu"])
+    assert modes.as_expected and (modes.default.subgraphs, modes.several.subgraphs) == (1, 2)
+    text = modes.explain()
+    assert "as expected" in text and f"cut at #{modes.default.partition.index} GELU" in text
+    whole = edgetpu.analyze_subgraph_modes(models["good"])
+    assert not whole.as_expected and "every op can map" in whole.explain()
+
+
 def test_float_island_left_by_the_converter(models):
     r = edgetpu.analyze(models["elu"])
     assert [o.op for o in r.ops[1:4]] == ["CONV_2D", "DEQUANTIZE", "ELU"]

@@ -112,8 +112,10 @@ def test_layer_sparsity_refuses_an_unstripped_model():
 # ---------------------------------------------------------------------------------- the flatbuffer check
 @pytest.fixture(scope="module")
 def sparse_tiny():
+    """(sparse float16, dense float32, the Keras model, dense float16): 80 % of each 1x1 kernel zero."""
     model = zero_1x1(tiny_net(), 0.8)
-    return convert(model, TFLiteConversion.float16(sparse=True)), convert(model, TFLiteConversion.float32())
+    return (convert(model, TFLiteConversion.float16(sparse=True)), convert(model, TFLiteConversion.float32()), model,
+            convert(model, TFLiteConversion.float16()))
 
 
 def test_sparse_float16_model_is_eligible(sparse_tiny):
@@ -131,6 +133,26 @@ def test_without_experimental_sparsity_densify_fails(sparse_tiny):
     assert [c.name for c in report.failures] == ["densify"]
     assert "EXPERIMENTAL_SPARSITY" in report.condition("densify").detail
     assert "CONV_2D" in report.condition("densify").where
+
+
+def test_sparse_size_estimate_matches_the_converter(sparse_tiny):
+    sparse16, _, model, dense16 = sparse_tiny
+    assert len(sparse16) < len(dense16)
+    assert pruning.sparse_size_estimate(model, len(dense16)) == pytest.approx(len(sparse16), rel=0.02)
+    assert pruning.sparse_size_estimate(tiny_net(), len(dense16)) == len(dense16)     # no zeros: stored dense
+
+
+def test_pruning_cost_judges_against_the_full_run():
+    control = {"validation": 0.86, "test (new image)": 0.85}
+    def verdicts(pruned, sparsity, reduced=()):
+        return [line.split(": ")[-1].split(",")[0] for line in
+                pruning.pruning_cost(pruned, control, sparsity, reduced).splitlines()]
+    assert verdicts({"validation": 0.80, "test (new image)": 0.70}, 0.9) == ["as expected"] * 2
+    assert verdicts({"validation": 0.90, "test (new image)": 0.90}, 0.9) == ["not as expected"] * 2   # gain at 90 %?
+    assert verdicts({"validation": 0.90, "test (new image)": 0.84}, 0.6) == ["as expected"] * 2
+    assert verdicts({"validation": 0.85, "test (new image)": 0.60}, 0.75) == ["as expected", "not as expected"]
+    reduced = pruning.pruning_cost({"validation": 0.5, "test (new image)": 0.5}, control, 0.75, ["blocks"])
+    assert "expected" not in reduced and "blocks" in reduced and "-0.360" in reduced
 
 
 def test_same_padded_entry_and_strided_same_depthwise_fail():

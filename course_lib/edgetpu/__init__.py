@@ -11,17 +11,18 @@ by dataflow as the compiler does, :mod:`.report` holds the result and prints the
 :mod:`.analyzer` ties them together, :mod:`.compiler` runs ``edgetpu_compiler`` and parses its output,
 :mod:`.compare` measures agreement with a real compiled model or log.
 """
-from .analyzer import analyze, analyze_cocompiled, inspect_compiled
+from .analyzer import analyze, analyze_cocompiled, analyze_subgraph_modes, inspect_compiled
 from .compare import Agreement, compare, compiled_placement
 from .compiler import (INSTALL_HELP, CompiledModel, CompileResult, OpStatus, compile_models, find_compiler,
                        parse_log, parse_size, parse_stdout)
 from .graph import TensorInfo, TFLiteGraph
-from .report import CoCompileReport, CompiledInspection, OpPrediction, Preflight
+from .report import CoCompileReport, CompiledInspection, OpPrediction, Preflight, SubgraphModes
 from .status import (CACHE_BYTES, COMPILER_VERSIONS, DATA_TYPE, DEFAULT_COMPILER, MAPPED, NOT_SUPPORTED, RANK,
                      SUBGRAPH, UNSPECIFIED, VERSION)
 
-__all__ = ["CACHE_BYTES", "CoCompileReport", "CompiledInspection", "OpPrediction", "Preflight", "analyze",
-           "analyze_cocompiled", "inspect_compiled", "INSTALL_HELP", "CompiledModel", "CompileResult", "OpStatus",
-           "compile_models", "find_compiler", "parse_log", "parse_size", "parse_stdout", "Agreement", "compare",
-           "compiled_placement", "TensorInfo", "TFLiteGraph", "COMPILER_VERSIONS", "DEFAULT_COMPILER", "MAPPED",
-           "UNSPECIFIED", "DATA_TYPE", "VERSION", "SUBGRAPH", "NOT_SUPPORTED", "RANK"]
+__all__ = ["CACHE_BYTES", "CoCompileReport", "CompiledInspection", "OpPrediction", "Preflight", "SubgraphModes",
+           "analyze", "analyze_cocompiled", "analyze_subgraph_modes", "inspect_compiled", "INSTALL_HELP",
+           "CompiledModel", "CompileResult", "OpStatus", "compile_models", "find_compiler", "parse_log", "parse_size",
+           "parse_stdout", "Agreement", "compare", "compiled_placement", "TensorInfo", "TFLiteGraph",
+           "COMPILER_VERSIONS", "DEFAULT_COMPILER", "MAPPED", "UNSPECIFIED", "DATA_TYPE", "VERSION", "SUBGRAPH",
+           "NOT_SUPPORTED", "RANK"]

@@ -17,11 +17,11 @@ from typing import Any
 from ..exceptions import ModelError
 from .graph import EDGETPU_CUSTOM_OP, TFLiteGraph
 from .partition import partition
-from .report import CoCompileReport, CompiledInspection, OpPrediction, Preflight
+from .report import CoCompileReport, CompiledInspection, OpPrediction, Preflight, SubgraphModes
 from .rules import check_op
 from .status import CACHE_BYTES, DEFAULT_COMPILER, MAPPED, SUBGRAPH, check_version
 
-__all__ = ["analyze", "analyze_cocompiled", "inspect_compiled"]
+__all__ = ["analyze", "analyze_cocompiled", "analyze_subgraph_modes", "inspect_compiled"]
 
 
 def _notes(g: TFLiteGraph) -> list[str]:
@@ -103,6 +103,13 @@ def _blocking(g: TFLiteGraph, own_cpu: list[bool], blocked: list[bool]) -> tuple
         heavy_below[k] = any((blocked[c] and g.opname(g.ops[c])[0] in _HEAVY) or heavy_below[c] for c in cs)
     island = {k for k in range(n) if own_cpu[k] and via_cpu[k] and heavy_below[k]}
     return island, {k for k in island if any(blocked[c] for c in consumers.get(k, []))}
+
+
+def analyze_subgraph_modes(model: str | Path | bytes,
+                           compiler_version: int | str = DEFAULT_COMPILER) -> SubgraphModes:
+    """Predict ``model`` with the compiler's default (one Edge TPU subgraph) and with ``-a``, side by side."""
+    return SubgraphModes(analyze(model, compiler_version=compiler_version),
+                         analyze(model, multiple_subgraphs=True, compiler_version=compiler_version))
 
 
 def analyze_cocompiled(models: list[str | Path | bytes | Preflight], cache_bytes: int = CACHE_BYTES,

@@ -8,7 +8,7 @@ from pathlib import Path
 from .graph import TensorInfo
 from .status import CACHE_BYTES, COMPILER_VERSIONS, CPU, EDGE_TPU, MAPPED, SUBGRAPH
 
-__all__ = ["OpPrediction", "Preflight", "CoCompileReport", "CompiledInspection", "fmt_bytes"]
+__all__ = ["OpPrediction", "Preflight", "SubgraphModes", "CoCompileReport", "CompiledInspection", "fmt_bytes"]
 
 
 def fmt_bytes(n: int | float) -> str:
@@ -147,6 +147,44 @@ class Preflight:
                 "tpu_ops": self.mapped_ops, "cpu_ops": len(self.ops) - self.mapped_ops,
                 "param_bytes": self.param_bytes, "notes": list(self.notes),
                 "ops": [{**asdict(o), "shape": list(o.shape), "placement": o.placement} for o in self.ops]}
+
+
+@dataclass
+class SubgraphModes:
+    """One model predicted twice: as the compiler builds it by default (one Edge TPU subgraph) and with ``-a``."""
+
+    default: Preflight
+    several: Preflight                  # multiple_subgraphs=True
+
+    @property
+    def as_expected(self) -> bool:
+        """Lesson 5's rule: by default the ops after the first one that cannot map stay on the CPU; with ``-a``
+        they map again, in another Edge TPU subgraph, and only the ops that cannot map run on the CPU."""
+        left_by_default = [o for o in self.default.ops if o.status == SUBGRAPH]
+        return (bool(left_by_default) and self.default.subgraphs == 1 and self.several.subgraphs >= 2
+                and all(o.mapped for o in self.several.ops if o.index in {x.index for x in left_by_default})
+                and {o.index for o in self.several.ops if not o.mapped} == {o.index for o in self.several.blockers})
+
+    def explain(self) -> str:
+        d, s, cut = self.default, self.several, self.default.partition
+        if cut is None:
+            return (f"{d.name}: every op can map, so -a changes nothing ({d.subgraphs} subgraph): put an op the "
+                    "Edge TPU cannot run in the middle of the graph to see the difference")
+        after = sum(o.status == SUBGRAPH for o in d.ops)
+        cpu = ", ".join(f"#{o.index} {o.op}" for o in s.ops if not o.mapped)
+        lines = [f"default: {d.mapped_ops}/{len(d.ops)} ops on the Edge TPU in {d.subgraphs} subgraph; cut at "
+                 f"#{cut.index} {cut.op}; {after} op(s) after it that could map stay on the CPU",
+                 f"-a:      {s.mapped_ops}/{len(s.ops)} ops on the Edge TPU in {s.subgraphs} subgraphs; "
+                 f"on the CPU only {cpu}"]
+        if self.as_expected:
+            lines.append("as expected: -a maps the ops after the cut in another Edge TPU subgraph (each Edge TPU -> "
+                         "CPU -> Edge TPU crossing copies the tensor out and back in)")
+        elif not after:
+            lines.append(f"nothing after #{cut.index} {cut.op} could map, so -a has nothing to move: put the "
+                         "unsupported op in the middle, with ops the Edge TPU can run after it")
+        else:
+            lines.append("not what the lesson predicts: read the op-by-op log of both predictions")
+        return "\n".join(lines)
 
 
 @dataclass
