@@ -384,7 +384,7 @@ class TimedHub:
     """``hub``'s calls with the duration of each kept: ``api`` (the hub's REST API), ``server`` (a learner's own)."""
 
     def __init__(self, hub):
-        self.hub, self.api, self.server = hub, [], []
+        self.hub, self.api, self.server, self.logins = hub, [], [], []
 
     def call(self, user: str, method: str, path: str, **kw) -> requests.Response:
         t = time.monotonic()
@@ -410,7 +410,7 @@ def test_load_ten_learners_start_submit_and_are_graded_on_submit_none_lost(hub):
         got = {"login": time.monotonic()}
         t = time.monotonic()
         hub.token(u)                                                  # PAM login: POST /hub/api/users/<u>/tokens
-        timed.api.append(time.monotonic() - t)
+        timed.logins.append(time.monotonic() - t)
         r = timed.call(u, "POST", f"/hub/api/users/{u}/server")
         assert r.status_code in (201, 202), r.text
         while not timed.call(u, "GET", f"/hub/api/users/{u}").json()["servers"].get("", {}).get("ready"):
@@ -459,9 +459,11 @@ def test_load_ten_learners_start_submit_and_are_graded_on_submit_none_lost(hub):
     print(f"\nload: {len(LOAD)} learners; all servers ready {max(g['ready'] for g in got.values()) - t0:.1f} s after "
           f"the first login (each: median {_pct(starts, .5):.1f} s), all submitted by "
           f"{max(g['submitted'] for g in got.values()) - t0:.1f} s\n"
-          f"load: hub API {len(timed.api)} calls, p50 {_pct(timed.api, .5) * 1000:.0f} ms, p95 "
-          f"{_pct(timed.api, .95) * 1000:.0f} ms, max {max(timed.api) * 1000:.0f} ms; learners' servers (nbgrader) "
-          f"{len(timed.server)} calls, p95 {_pct(timed.server, .95) * 1000:.0f} ms\n"
+          f"load: hub API {len(timed.api) + len(timed.logins)} calls, p50 {_pct(timed.api + timed.logins, .5) * 1000:.0f}"
+          f" ms, p95 {_pct(timed.api + timed.logins, .95) * 1000:.0f} ms, max {max(timed.api + timed.logins) * 1000:.0f}"
+          f" ms (PAM logins alone: p50 {_pct(timed.logins, .5) * 1000:.0f} ms, max {max(timed.logins) * 1000:.0f} ms; "
+          f"the rest: p95 {_pct(timed.api, .95) * 1000:.0f} ms); learners' servers (nbgrader) {len(timed.server)} "
+          f"calls, p95 {_pct(timed.server, .95) * 1000:.0f} ms\n"
           f"load: submit to score visible (grading on submit, polled every 15 s): median {_pct(to_score, .5):.1f} s, "
           f"p95 {_pct(to_score, .95):.1f} s, max {max(to_score):.1f} s\n"
           f"load: a learner's server {_pct([g['rss'] for g in got.values()], .5):.0f} MB RSS (median; max "
@@ -516,8 +518,9 @@ def test_in_the_browser_a_learner_sees_the_submission_and_the_instructor_the_for
             expect(row).to_contain_text("released")
             row.locator(f"a[href$='{fg}/manage_submissions/{A}']").click()       # the number of submissions
             page.wait_for_url(f"**{fg}/manage_submissions/{A}")
-            for u in (L1, L2):
-                expect(page.locator("#main-table tr", has_text=u)).to_contain_text("12 / 13")
+            expect(page.locator("#main-table tr", has_text=L1)).to_contain_text("12 / 13")
+            # L2's third submission, held at the daily limit, was collected with the load test's batch: it waits
+            expect(page.locator("#main-table tr", has_text=L2)).to_contain_text("needs autograding")
             page.screenshot(path=str(Path(hub.state.root) / "formgrader.png"))
         finally:
             browser.close()

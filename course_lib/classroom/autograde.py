@@ -2,9 +2,9 @@
 
 ``course hub autograde ASSIGNMENT --daily-limit N`` turns it on (``--off`` turns it off); the hub, restarted,
 runs ``python -m course_lib.classroom.autograde <state>`` as a service (as root, like ``course hub grade``).
-Every ``interval`` seconds :func:`poll_once` looks at the exchange: a learner whose newest submission of an
-enabled assignment has not been graded yet is collected, graded with the kit's engine (sandboxed) and gets
-feedback, at most ``daily_limit`` times per learner per UTC day (0: no limit). A submission over the limit
+Every ``interval`` seconds :func:`poll_once` looks at the exchange: the learners whose newest submission of an
+enabled assignment has not been graded yet are collected, graded together in one batch of the kit's engine
+(sandboxed, two at once) and get feedback, at most ``daily_limit`` times per learner per UTC day (0: no limit). A submission over the limit
 waits, and is graded the next day (or by the instructor's ``course hub grade``). What it did is appended to
 ``<state>/autograde.jsonl``.
 """
