@@ -5,8 +5,10 @@ roster get Unix accounts; the instructor logs in and a0_warmup is released (nbgr
 both learners log in through the hub's API, start their JupyterLab, fetch through nbgrader's Assignment List
 server extension and submit (one the reference answers, resubmitted once; one a flawed sample); each is checked,
 as a Unix user, not to read the other's work or the course; the instructor grades with the kit's engine and both
-learners fetch exactly their expected score, with no hidden test in any of their files; the hub restarts and
-everything is still there. The accounts are removed at the end.
+learners fetch exactly their expected score, with no hidden test in any of their files, and `course export
+--lms canvas` holds both; the hub restarts and everything is still there; ten more learners from the same roster
+start, submit and are graded on submit at once (the load test, printing its figures); in Chromium a learner sees
+the Assignment List and the instructor the formgrader. The accounts are removed at the end.
 
 Needs root (accounts, PAM, servers run as each user), PAM and configurable-http-proxy (``bash ci/hub-deps.sh``).
 Without them the module is skipped with the reason, except as root, where a missing proxy fails it.
