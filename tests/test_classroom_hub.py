@@ -5,8 +5,10 @@ roster get Unix accounts; the instructor logs in and a0_warmup is released (nbgr
 both learners log in through the hub's API, start their JupyterLab, fetch through nbgrader's Assignment List
 server extension and submit (one the reference answers, resubmitted once; one a flawed sample); each is checked,
 as a Unix user, not to read the other's work or the course; the instructor grades with the kit's engine and both
-learners fetch exactly their expected score, with no hidden test in any of their files; the hub restarts and
-everything is still there. The accounts are removed at the end.
+learners fetch exactly their expected score, with no hidden test in any of their files, and `course export
+--lms canvas` holds both; the hub restarts and everything is still there; ten more learners from the same roster
+start, submit and are graded on submit at once (the load test, printing its figures); in Chromium a learner sees
+the Assignment List and the instructor the formgrader. The accounts are removed at the end.
 
 Needs root (accounts, PAM, servers run as each user), PAM and configurable-http-proxy (``bash ci/hub-deps.sh``).
 Without them the module is skipped with the reason, except as root, where a missing proxy fails it.
@@ -56,6 +58,7 @@ A = "a0_warmup"
 TAG = secrets.token_hex(3)
 COURSE = f"tfc{TAG}"
 INSTRUCTOR, L1, L2 = f"hi{TAG}", f"hl{TAG}a", f"hl{TAG}b"
+LOAD = [f"hn{TAG}{i}" for i in range(10)]     # the load test's learners (API only)
 SAMPLES = repo_root() / "assignments" / "samples" / A
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
@@ -128,6 +131,22 @@ class Hub:
         assert r.status_code in (200, 201), r.text
 
 
+def _expected_scores(hub) -> tuple[float, float, dict[str, float]]:
+    """a0's total, the points of its written answers (left for the formgrader when answered), and each sample's
+    autograded score, from the course's gradebook and the samples' ``expected.yaml``."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
+        points = {g.name: float(g.max_score) for nb in gb.find_assignment(A).notebooks for g in nb.grade_cells}
+        written = {c.name for nb in gb.find_assignment(A).notebooks for c in nb.solution_cells} & set(points)
+    expected = yaml.safe_load((SAMPLES / "expected.yaml").read_text())
+    total = sum(points.values())
+    waiting = sum(points[w] for w in written)
+    # a written answer left blank is scored 0 by nbgrader (listed as failing), an answered one waits
+    return total, waiting, {k: total - sum(points[t] for t in v["failing"])
+                            - sum(points[w] for w in written if w not in v["failing"]) for k, v in expected.items()}
+
+
 def _as(user: str, *cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", user, "--", *cmd], capture_output=True, text=True, errors="replace",
                           timeout=60)
@@ -157,10 +176,11 @@ def hub():
     base.chmod(0o755)                     # learners' servers reach the state folder's exchange and configs
     opened = _searchable_by_all(Path(sys.prefix).resolve()) + _searchable_by_all(repo_root())
     roster = base / "roster.csv"
-    roster.write_text("username,role,name,email\n"
-                      f"{INSTRUCTOR},instructor,Ada Lovelace,ada@example.edu\n"
-                      f"{L1},learner,Bo Chen,bo@example.edu\n{L2},learner,Cy Diaz,\n")
-    users = [INSTRUCTOR, L1, L2, f"grader-{COURSE}"]
+    roster.write_text("username,role,name,email,lms_id\n"
+                      f"{INSTRUCTOR},instructor,Ada Lovelace,ada@example.edu,\n"
+                      f"{L1},learner,Bo Chen,bo@example.edu,\n{L2},learner,Cy Diaz,,4242\n"
+                      + "".join(f"{u},learner,Load {u},{u}@example.edu,\n" for u in LOAD))
+    users = [INSTRUCTOR, L1, L2, *LOAD, f"grader-{COURSE}"]
     try:
         report = setup_hub(roster, base / "state", course_id=COURSE, port=_free_port(), hub_port=_free_port(),
                            proxy_api_port=_free_port(), formgrader_port=_free_port())
@@ -183,14 +203,14 @@ def hub():
 
 
 def test_setup_made_private_accounts_a_root_only_password_file_and_the_course_groups(hub):
-    assert sorted(hub.passwords) == sorted([INSTRUCTOR, L1, L2])
+    assert sorted(hub.passwords) == sorted([INSTRUCTOR, L1, L2, *LOAD])
     st = os.stat(hub.state.passwords)
     assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
-    for u in (INSTRUCTOR, L1, L2):
+    for u in (INSTRUCTOR, L1, L2, *LOAD):
         assert os.stat(f"/home/{u}").st_mode & 0o777 == 0o700
     users = {u["name"]: u for u in hub_status(hub.state.root).users}
     assert users[INSTRUCTOR]["admin"] and users[INSTRUCTOR]["groups"] == [f"formgrade-{COURSE}"]
-    assert {u: users[u]["groups"] for u in (L1, L2)} == {L1: [f"nbgrader-{COURSE}"], L2: [f"nbgrader-{COURSE}"]}
+    assert {u: users[u]["groups"] for u in (L1, L2, *LOAD)} == {u: [f"nbgrader-{COURSE}"] for u in (L1, L2, *LOAD)}
 
 
 def test_a_wrong_password_and_an_unknown_user_are_refused(hub):
@@ -251,17 +271,9 @@ def test_instructor_grades_with_the_engine_and_each_learner_fetches_exactly_the_
     assert said[:2] == [f"{L1}: submitted 2 times; nbgrader keeps the newest", f"collected: {L1}, {L2}; updated: none"]
     assert {r.student: r.status for r in report.rows} == {L1: "ok", L2: "ok"}
     assert report.isolation.startswith("bubblewrap")
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
-        points = {g.name: float(g.max_score) for nb in gb.find_assignment(A).notebooks for g in nb.grade_cells}
-        written = {c.name for nb in gb.find_assignment(A).notebooks for c in nb.solution_cells} & set(points)
-    expected = yaml.safe_load((SAMPLES / "expected.yaml").read_text())
-    total = sum(points.values())
-    waiting = sum(points[w] for w in written)       # both answered the "why" question: left for the formgrader
-    want = {L1: total - waiting - sum(points[t] for t in expected["reference"]["failing"]),
-            L2: total - waiting - sum(points[t] for t in expected["flaw_int_tensor"]["failing"])}
-    assert waiting > 0 and want[L1] == total - waiting and want[L2] == want[L1] - points["test_make_tensor"]
+    total, waiting, want = _expected_scores(hub)
+    want = {L1: want["reference"], L2: want["flaw_int_tensor"]}
+    assert waiting > 0 and want[L1] == total - waiting > want[L2]
     source = json.loads((repo_root() / "assignments" / "source" / A / f"{A}.ipynb").read_text())
     hidden = [line.strip() for c in source["cells"] for block in HIDDEN.findall("".join(c["source"]))
               for line in block.splitlines() if line.strip()]
@@ -282,6 +294,17 @@ def test_instructor_grades_with_the_engine_and_each_learner_fetches_exactly_the_
                 leaked = [line for line in hidden if line in text]
                 assert not leaked, (f, leaked[:2])
     assert "dtype" in feedback[0].read_text()                     # L2's: why test_make_tensor failed
+    out = hub.state.root / "canvas.csv"                           # `course export --lms canvas` (issue #27, test 4)
+    r = subprocess.run([sys.executable, "-m", "course_lib.cli.main", "export", "--lms", "canvas", "--roster",
+                        str(hub.state.roster), "--course", str(hub.state.course), "-o", str(out), A],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and f"{len(LOAD)} blank (no submission)" in r.stdout, r.stdout + r.stderr
+    rows = list(csv.reader(out.open()))
+    assert rows[:2] == [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A],
+                        ["Points Possible", "", "", "", "", f"{total:g}"]]
+    assert rows[2:4] == [["Bo Chen", "", "", "bo@example.edu", "", f"{want[L1]:g}"],
+                         ["Cy Diaz", "4242", "", "", "", f"{want[L2]:g}"]]
+    assert [r[-1] for r in rows[4:]] == [""] * len(LOAD)           # no submission yet: blank, not 0
 
 
 def test_grading_on_submit_grades_a_resubmission_and_keeps_the_daily_limit(hub):
@@ -353,13 +376,122 @@ def test_a_restart_keeps_users_submissions_grades_and_refuses_a_port_in_use_or_a
     assert [(a["status"], len(a["submissions"])) for a in listed if a["status"] == "submitted"] == [("submitted", 3)]
 
 
+def _pct(xs: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``xs``."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))]
+
+
+class TimedHub:
+    """``hub``'s calls with the duration of each kept: ``api`` (the hub's REST API), ``server`` (a learner's own)."""
+
+    def __init__(self, hub):
+        self.hub, self.api, self.server, self.logins = hub, [], [], []
+
+    def call(self, user: str, method: str, path: str, **kw) -> requests.Response:
+        t = time.monotonic()
+        r = self.hub.call(user, method, path, **kw)
+        (self.api if path.startswith("/hub/api/") else self.server).append(time.monotonic() - t)
+        return r
+
+
+def _records(hub, learners: list[str], wait: float = 120) -> list[dict]:
+    """The grading-on-submit service's records of ``learners`` in ``autograde.jsonl``, once there is one for each:
+    the service writes them after the batch's feedback is released, so a learner may see the score first."""
+    deadline = time.monotonic() + wait
+    while True:
+        log = hub.state.root / "autograde.jsonl"
+        recs = [r for r in map(json.loads, log.read_text().splitlines()) if r["learner"] in learners]
+        if {r["learner"] for r in recs} >= set(learners) or time.monotonic() > deadline:
+            return recs
+        time.sleep(1)
+
+
+def test_load_ten_learners_start_submit_and_are_graded_on_submit_none_lost(hub):
+    """Issue #27's load test: len(LOAD) learners at once, through the hub's REST API and nbgrader's endpoints in
+    their own servers: log in, start, fetch, submit (half the release untouched, half the reference answers);
+    grading on submit (on since the restart) grades every one; each learner sees their own score. Prints the
+    figures (hub API latency, servers' start, memory, submit-to-score); asserts behaviour, not timing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, want = _expected_scores(hub)
+    timed = TimedHub(hub)
+    sample = {u: "blank" if i % 2 == 0 else "reference" for i, u in enumerate(LOAD)}
+    form = {"course_id": COURSE, "assignment_id": A}
+    t0 = time.monotonic()
+
+    def learner(u: str) -> dict:
+        got = {"login": time.monotonic()}
+        t = time.monotonic()
+        hub.token(u)                                                  # PAM login: POST /hub/api/users/<u>/tokens
+        timed.logins.append(time.monotonic() - t)
+        r = timed.call(u, "POST", f"/hub/api/users/{u}/server")
+        assert r.status_code in (201, 202), r.text
+        while not timed.call(u, "GET", f"/hub/api/users/{u}").json()["servers"].get("", {}).get("ready"):
+            assert time.monotonic() - t0 < 300, f"{u}'s server not ready in 300 s"
+            time.sleep(0.5)
+        got["ready"], got["rss"] = time.monotonic(), _rss_mb(u)      # the server alone: no kernel runs
+        assert timed.call(u, "POST", f"/user/{u}/assignments/fetch", data=form).json()["success"]
+        if sample[u] == "reference":                                  # "blank": the release as fetched
+            nb = json.loads((SAMPLES / "reference" / f"{A}.ipynb").read_text())
+            r = timed.call(u, "PUT", f"/user/{u}/api/contents/{COURSE}/{A}/{A}.ipynb",
+                           json={"type": "notebook", "format": "json", "content": nb})
+            assert r.status_code in (200, 201), r.text
+        r = timed.call(u, "POST", f"/user/{u}/assignments/submit", data=form).json()
+        assert r["success"], r
+        got["submitted"] = time.monotonic()
+        while True:                         # the Assignment List says feedback is there: the score is visible
+            listed = timed.call(u, "GET", f"/user/{u}/assignments", params={"course_id": COURSE}).json()["value"]
+            subs = [s for a in listed if a["status"] == "submitted" for s in a["submissions"]]
+            if subs and subs[-1].get("has_exchange_feedback"):
+                break
+            assert time.monotonic() - got["submitted"] < 600, f"{u}: no feedback 600 s after submitting"
+            time.sleep(2)
+        got["score_visible"] = time.monotonic()
+        assert timed.call(u, "POST", f"/user/{u}/assignments/fetch_feedback", data=form).json()["success"]
+        [html] = Path(f"/home/{u}/{COURSE}/{A}/feedback").rglob("*.html")
+        score = re.search(r"<h1>[^<]*: (?:autograded )?([\d.]+)/", html.read_text())     # "0/13" for a blank
+        assert score, html.read_text()[:500]
+        got["score"] = float(score[1])
+        return got
+
+    with ThreadPoolExecutor(len(LOAD)) as pool:
+        got = dict(zip(LOAD, pool.map(learner, LOAD)))
+    graded = _records(hub, LOAD)
+    starts = [g["ready"] - g["login"] for g in got.values()]
+    to_score = [g["score_visible"] - g["submitted"] for g in got.values()]
+    print(f"\nload: {len(LOAD)} learners; all servers ready {max(g['ready'] for g in got.values()) - t0:.1f} s after "
+          f"the first login (each: median {_pct(starts, .5):.1f} s), all submitted by "
+          f"{max(g['submitted'] for g in got.values()) - t0:.1f} s\n"
+          f"load: hub API {len(timed.api) + len(timed.logins)} calls, p50 {_pct(timed.api + timed.logins, .5) * 1000:.0f}"
+          f" ms, p95 {_pct(timed.api + timed.logins, .95) * 1000:.0f} ms, max {max(timed.api + timed.logins) * 1000:.0f}"
+          f" ms (PAM logins alone: p50 {_pct(timed.logins, .5) * 1000:.0f} ms, max {max(timed.logins) * 1000:.0f} ms; "
+          f"the rest: p95 {_pct(timed.api, .95) * 1000:.0f} ms); learners' servers (nbgrader) {len(timed.server)} "
+          f"calls, p95 {_pct(timed.server, .95) * 1000:.0f} ms\n"
+          f"load: submit to score visible (grading on submit, polled every 15 s): median {_pct(to_score, .5):.1f} s, "
+          f"p95 {_pct(to_score, .95):.1f} s, max {max(to_score):.1f} s\n"
+          f"load: a learner's server {_pct([g['rss'] for g in got.values()], .5):.0f} MB RSS (median; max "
+          f"{max(g['rss'] for g in got.values()):.0f} MB)\n"
+          f"load: autograde rounds {sorted(set(r['at'] for r in graded))}")
+    assert {u: g["score"] for u, g in got.items()} == {u: want[sample[u]] for u in LOAD}       # each sees theirs
+    assert {u: len(v) for u, v in hub_course.inbound(hub.state, A).items() if u in LOAD} == dict.fromkeys(LOAD, 1)
+    assert sorted((r["learner"], r["status"], r.get("score")) for r in graded) == \
+        sorted((u, "graded", want[sample[u]]) for u in LOAD)                    # each graded once, none lost
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{hub.state.course / 'gradebook.db'}") as gb:
+        assert {s.student.id: s.score for s in gb.find_assignment(A).submissions if s.student.id in LOAD} == \
+            {u: want[sample[u]] for u in LOAD}
+
+
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")      # as tests/test_lab_browser.py
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                   "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
 
 
-def test_a_learner_logs_in_with_the_browser_and_sees_the_submission_in_the_assignment_list(hub):
-    """After the restart: the hub's login form (PAM), the server spawned, nbgrader's Assignment List in JupyterLab."""
+def test_in_the_browser_a_learner_sees_the_submission_and_the_instructor_the_formgrader(hub):
+    """After the restart: the hub's login form (PAM), the server spawned, nbgrader's Assignment List in JupyterLab;
+    the instructor's login leads to the formgrader service: a0_warmup released, both learners' scores."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (bash ci/browser-deps.sh)")
     from playwright.sync_api import expect, sync_playwright
@@ -386,6 +518,23 @@ def test_a_learner_logs_in_with_the_browser_and_sees_the_submission_in_the_assig
             submitted = page.locator("#submitted_assignments_list > .list_item")
             expect(submitted.first).to_contain_text(A)
             page.screenshot(path=str(Path(hub.state.root) / "assignment_list.png"))
+            # the instructor, in a browser of their own, straight to the formgrader (no server of theirs spawned)
+            fg = f"/services/{COURSE}/formgrader"
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(120_000)
+            page.goto(f"{hub.url}/hub/login?next={fg}/manage_assignments")
+            page.fill("#username_input", INSTRUCTOR)
+            page.fill("#password_input", hub.passwords[INSTRUCTOR])
+            page.click("#login_submit")
+            page.wait_for_url(f"**{fg}/manage_assignments")
+            row = page.locator("#main-table tr", has_text=A)
+            expect(row).to_contain_text("released")
+            row.locator(f"a[href$='{fg}/manage_submissions/{A}']").click()       # the number of submissions
+            page.wait_for_url(f"**{fg}/manage_submissions/{A}")
+            expect(page.locator("#main-table tr", has_text=L1)).to_contain_text("12 / 13")
+            # L2's third submission, held at the daily limit, was collected with the load test's batch: it waits
+            expect(page.locator("#main-table tr", has_text=L2)).to_contain_text("needs autograding")
+            page.screenshot(path=str(Path(hub.state.root) / "formgrader.png"))
         finally:
             browser.close()
 

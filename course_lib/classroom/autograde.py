@@ -2,9 +2,9 @@
 
 ``course hub autograde ASSIGNMENT --daily-limit N`` turns it on (``--off`` turns it off); the hub, restarted,
 runs ``python -m course_lib.classroom.autograde <state>`` as a service (as root, like ``course hub grade``).
-Every ``interval`` seconds :func:`poll_once` looks at the exchange: a learner whose newest submission of an
-enabled assignment has not been graded yet is collected, graded with the kit's engine (sandboxed) and gets
-feedback, at most ``daily_limit`` times per learner per UTC day (0: no limit). A submission over the limit
+Every ``interval`` seconds :func:`poll_once` looks at the exchange: the learners whose newest submission of an
+enabled assignment has not been graded yet are collected, graded together in one batch of the kit's engine
+(sandboxed, two at once) and get feedback, at most ``daily_limit`` times per learner per UTC day (0: no limit). A submission over the limit
 waits, and is graded the next day (or by the instructor's ``course hub grade``). What it did is appended to
 ``<state>/autograde.jsonl``.
 """
@@ -46,13 +46,15 @@ def _graded(state: HubState, assignment: str, learner: str, submission: str) -> 
     return stamp.is_file() and stamp.read_text().strip() == submission
 
 
-def poll_once(state: HubState, progress=print) -> list[dict]:
-    """Grade what is new (see the module docstring); returns this round's records."""
+def poll_once(state: HubState, progress=print, jobs: int = 2) -> list[dict]:
+    """Grade what is new (see the module docstring): every learner due a grading of an assignment in one batch
+    of the engine (``jobs`` at once); returns this round's records."""
     s = state.settings()
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     done = _log(state)
     out = []
     for assignment, limit in s.autograde.items():
+        recs: list[dict] = []
         for learner, stamps in inbound(state, assignment).items():
             mine = [r for r in done if r["assignment"] == assignment and r["learner"] == learner]
             newest = stamps[-1]
@@ -63,18 +65,28 @@ def poll_once(state: HubState, progress=print) -> list[dict]:
             if limit and graded_today >= limit:
                 rec.update(status="daily-limit", note=f"{graded_today} of {limit} gradings today used; graded "
                                                       "tomorrow or by the instructor")
-            else:
-                try:
-                    report = grade(state, assignment, jobs=1, student=learner, progress=progress)
-                    row = next(r for r in report.rows if r.student == learner)
-                    rec.update(status="graded", score=row.score, max_score=row.max_score, row=row.status)
-                except CourseError as e:
+            recs.append(rec)
+        due = [r for r in recs if "status" not in r]
+        if due:
+            try:
+                report = grade(state, assignment, jobs=jobs, students=[r["learner"] for r in due], progress=progress)
+                rows = {r.student: r for r in report.rows}
+                for rec in due:
+                    row = rows.get(rec["learner"])
+                    if row:
+                        rec.update(status="graded", score=row.score, max_score=row.max_score, row=row.status)
+                    else:
+                        rec.update(status="error", note="the engine returned no row for this learner")
+            except CourseError as e:
+                for rec in due:
                     rec.update(status="error", note=str(e)[:2000])
-            with open(state.root / "autograde.jsonl", "a") as f:
+        with open(state.root / "autograde.jsonl", "a") as f:
+            for rec in recs:
+                rec["at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 f.write(json.dumps(rec) + "\n")
-            done.append(rec)
-            out.append(rec)
-            progress(f"autograde: {assignment} {learner} {newest}: {rec['status']}")
+                progress(f"autograde: {assignment} {rec['learner']} {rec['submission']}: {rec['status']}")
+        done += recs
+        out += recs
     return out
 
 

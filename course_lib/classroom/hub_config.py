@@ -106,7 +106,9 @@ def _services(settings: HubSettings, state: HubState) -> list[dict]:
             {"name": CLI_SERVICE, "api_token": state.cli_token.read_text().strip()}] + ([
         # grading on submit (.autograde), as root like `course hub grade`: the engine's sandbox and the course
         {"name": AUTOGRADE_SERVICE, "command": [sys.executable, "-m", "course_lib.classroom.autograde", str(state.root)],
-         "environment": {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "COURSE_OFFLINE": "1",
+         # runuser (nbgrader as the grader) is in /usr/sbin on Debian
+         "environment": {"PATH": f"{Path(sys.executable).parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                                 "/sbin:/bin", "COURSE_OFFLINE": "1",
                          "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2"}}] if settings.autograde else [])
 
 

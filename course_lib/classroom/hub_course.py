@@ -69,33 +69,41 @@ def inbound(state: HubState, assignment: str) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def collect(state: HubState, assignment: str, student: str | None = None) -> Collected:
-    """``nbgrader collect --update``: each learner's (or ``student``'s) newest submission into
-    ``submitted/<learner>/<assignment>/``."""
-    counts = {k: len(v) for k, v in inbound(state, assignment).items() if student in (None, k)}
-    out = as_grader(state, "collect", assignment, "--update", *([f"--student={student}"] if student else []))
-    return Collected(re.findall(rf"Collecting submission: (\S+) {re.escape(assignment)}", out),
-                     re.findall(rf"Updating submission: (\S+) {re.escape(assignment)}", out), dict(counts))
+def collect(state: HubState, assignment: str, students: list[str] | None = None) -> Collected:
+    """``nbgrader collect --update``: each learner's newest submission into ``submitted/<learner>/<assignment>/``.
+
+    ``students``: one learner collects only theirs (``--student``); several (nbgrader takes one name or a glob)
+    collect everyone's newest, which grading then leaves alone unless they are among ``students``."""
+    counts = {k: len(v) for k, v in inbound(state, assignment).items() if students is None or k in students}
+    one = [f"--student={students[0]}"] if students and len(students) == 1 else []
+    out = as_grader(state, "collect", assignment, "--update", *one)
+    new = re.findall(rf"Collecting submission: (\S+) {re.escape(assignment)}", out)
+    updated = re.findall(rf"Updating submission: (\S+) {re.escape(assignment)}", out)
+    return Collected([u for u in new if u in counts], [u for u in updated if u in counts], dict(counts))
 
 
-def release_feedback(state: HubState, assignment: str, student: str | None = None) -> str:
-    return as_grader(state, "release_feedback", assignment, *([f"--student={student}"] if student else []))
+def release_feedback(state: HubState, assignment: str, students: list[str] | None = None) -> str:
+    """``nbgrader release_feedback``: every learner's feedback, or only ``students``' (the others excluded)."""
+    others = sorted(p.name for p in (state.course / "feedback").glob("*") if p.is_dir() and p.name not in students) \
+        if students else []
+    return as_grader(state, "release_feedback", assignment,
+                     *([f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []))
 
 
-def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = False, student: str | None = None,
-          progress=print):
-    """Collect, grade new or changed submissions (all, or ``student``'s) with the engine, release the feedback."""
+def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = False,
+          students: list[str] | None = None, progress=print):
+    """Collect, grade new or changed submissions (all, or ``students``') with the engine, release their feedback."""
     from ..grading.engine import grade_assignment
     from ..grading.engine.quality import load_spec
 
     s = state.settings()
-    got = collect(state, assignment, student)
+    got = collect(state, assignment, students)
     for line in got.lines():
         progress(line)
     spec = load_spec(assignment, Path(s.kit) / "assignments" / "grading.yaml")
     try:
         report = grade_assignment(assignment, state.course, jobs=jobs, regrade=regrade, quality=spec,
-                                  students=[student] if student else None, progress=progress)
+                                  students=students, progress=progress)
         for row in report.rows:        # the engine applied nbgrader's late policy (the course's nbgrader_config.py)
             late = row.late or {}
             if late.get("seconds_late", 0) > 0 and row.student in report.graded:
@@ -103,5 +111,5 @@ def grade(state: HubState, assignment: str, *, jobs: int = 2, regrade: bool = Fa
                          f"late policy: penalty {s.late_penalty}, {late['penalty']:g} points)")
     finally:
         chown_tree(state.course, s.grader)         # the engine writes as root: the grader owns the course
-    release_feedback(state, assignment, student)
+    release_feedback(state, assignment, students)
     return report
