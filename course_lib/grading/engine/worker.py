@@ -19,7 +19,7 @@ from ...paths import cache_dir
 from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, run_confined, sandbox_status
 from .submitted import inject_parameters
 from .tamper import scan
-from ..nbgrader_run import read_failures
+from ..nbgrader_run import read_failures, read_phases
 
 __all__ = ["grade_submission", "STATUS_ORDER"]
 
@@ -91,7 +91,7 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     row = {"student": task["student"], "assignment": task["assignment"], "digest": task["digest"],
            "issues": [], "findings": [], "tests": {}, "manual": {}, "messages": {}, "autograded": {},
-           "quality": None,
+           "quality": None, "phases": {},
            "isolation": {"sandbox": sandbox_status() if task.get("sandbox", True) else NO_ISOLATION,
                          "network": "new network namespace (loopback only)" if task.get("sandbox", True)
                          else network_isolation(), **task["limits"]}}
@@ -113,9 +113,20 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> dict:
     return row
 
 
+def _run_phases(recorded: dict, start: float, end: float) -> dict[str, float]:
+    """Seconds of one confined nbgrader run (``start``, ``end``: epoch s) by phase: its kernel's start, cells and
+    shutdown (:func:`read_phases`), nbgrader's own work (process and sandbox start, imports, its steps before and
+    after the kernel) and the exit (the interpreter's and the sandbox's teardown)."""
+    kernel = {k: recorded.get(k, 0.0) for k in ("kernel_start", "cells", "kernel_shutdown")}
+    done = recorded.get("done_at", end)
+    return {**kernel, "nbgrader": round(max(0.0, done - start - sum(kernel.values())), 2),
+            "exit": round(max(0.0, end - done), 2)}
+
+
 def _grade(task: dict, root: Path, row: dict) -> None:
     import nbformat
 
+    t0 = time.monotonic()
     a, s = task["assignment"], task["student"]
     limits = Limits(**task["limits"])
     home, course = root / "home", root / "course"
@@ -152,12 +163,15 @@ def _grade(task: dict, root: Path, row: dict) -> None:
         from .quality import take_submitted
 
         take_submitted(task, root / "submitted-models", row)
+    row["phases"]["setup"] = round(time.monotonic() - t0, 2)   # the course copy, checks, the submitted models
     if runnable:
         _autograde(task, root, course, home, limits, row)
     if task.get("quality"):
         from .quality import grade_quality
 
+        t0 = time.monotonic()
         grade_quality(task, course / "autograded" / s / a, root / "eval", limits, row)
+        row["phases"]["quality"] = round(time.monotonic() - t0, 2)
 
 
 def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: dict) -> None:
@@ -194,7 +208,9 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
                 hidden=[str(cache / w) for w in task.get("withheld", [])]
                 + [d for d in task["deny"] if Path(d).is_relative_to(cache)],
                 nests=True) if task.get("sandbox", True) else None
+    start = time.time()
     rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
+    row["phases"].update(_run_phases(read_phases(failures_json), start, time.time()))
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
         row["issues"].append({"kind": "notebook-timeout",
