@@ -117,8 +117,12 @@ def _run_phases(recorded: dict, start: float, end: float) -> dict[str, float]:
     """Seconds of one confined nbgrader run (``start``, ``end``: epoch s) by phase: its kernel's start, cells and
     shutdown (:func:`read_phases`), nbgrader's own work (process and sandbox start, imports, its steps before and
     after the kernel) and the exit (the interpreter's and the sandbox's teardown)."""
-    kernel = {k: recorded.get(k, 0.0) for k in ("kernel_start", "cells", "kernel_shutdown")}
-    done = recorded.get("done_at", end)
+    def num(key: str, default: float) -> float:        # the file is in the run's writable HOME: numbers only
+        v = recorded.get(key, default)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+    kernel = {k: num(k, 0.0) for k in ("kernel_start", "cells", "kernel_shutdown")}
+    done = num("done_at", end)
     return {**kernel, "nbgrader": round(max(0.0, done - start - sum(kernel.values())), 2),
             "exit": round(max(0.0, end - done), 2)}
 
