@@ -10,7 +10,8 @@ N >= 10, one that hangs and one that calls os._exit), grades them once with plai
 the well-behaved submissions got identical scores. Results: build/bench/grade_engine.json.
 
 ``--sandbox-overhead``: instead, grade the same submissions with the engine twice, in the OS sandbox and with
-``--no-sandbox``, and print the mean seconds per submission of each and their ratio
+``--no-sandbox``, and print the mean seconds per submission of each, their ratio and the mean seconds of each
+phase of a submission (its row's ``phases``: setup, nbgrader, kernel start, cells, kernel shutdown, exit)
 (build/bench/sandbox_overhead.json).
 """
 from __future__ import annotations
@@ -138,7 +139,10 @@ def _overhead(args) -> None:
         report = grade_assignment(A, course, jobs=args.jobs, limits=limits, sandbox=sandbox,
                                   progress=lambda m: print(m, flush=True))
         secs = [r.seconds for r in report.rows if r.seconds]
+        phases = [r.phases for r in report.rows if r.phases]
         result[name] = {"wall_s": round(time.monotonic() - t0, 1), "per_submission_s": round(sum(secs) / len(secs), 2),
+                        "phases_s": {k: round(sum(p.get(k, 0.0) for p in phases) / len(phases), 2)
+                                     for k in phases[0]} if phases else {},
                         "scores": _scores(course), "isolation": report.isolation}
     result["ratio_sandbox_over_none"] = round(result["sandbox"]["per_submission_s"]
                                               / result["no_sandbox"]["per_submission_s"], 3)

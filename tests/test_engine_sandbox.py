@@ -154,6 +154,10 @@ def test_hostile_submissions_get_full_points_and_nothing_escapes(batch):
         assert "GOT:" not in out, (s, [line for line in out.splitlines() if "GOT:" in line])
         assert r.isolation["sandbox"].startswith("bubblewrap"), r.isolation
     assert rows["reference"].status == "ok" and rows["reference"].findings == []
+    phases = rows["reference"].phases                   # where its time went, as recorded in the sandbox
+    assert {"setup", "nbgrader", "kernel_start", "cells", "kernel_shutdown", "exit"} <= set(phases), phases
+    assert phases["kernel_start"] > 0 and phases["cells"] > 0
+    assert sum(phases.values()) <= rows["reference"].seconds + 1
     assert _outputs(course, "reads").count("NO:") == 17 and _outputs(course, "writes").count("NO:") == 15
     assert "LOOPBACK: b'hi'" in _outputs(course, "network") and "NO: host loopback" in _outputs(course, "network")
     assert "SPAWNED" in _outputs(course, "outlive") and "NO: symlink: FileNotFoundError" in _outputs(course, "symlink")

@@ -6,15 +6,23 @@ nbgrader catches a notebook's exception, logs its traceback and exits 1. This ru
 facts instead: it wraps nbgrader's ``convert_single_notebook`` (the one call that executes a notebook) in this
 process, and writes a list of :meth:`NotebookExecutionError.to_dict` entries to ``FAILURES_JSON`` (an empty
 list when every notebook ran). The exit code is nbgrader's.
+
+It also writes, to ``FAILURES_JSON`` + ``.phases``, the seconds spent starting kernels, running cells and shutting
+kernels down, and when nbgrader returned (:func:`read_phases`): where a submission's grading time goes.
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 from ..exceptions import NotebookExecutionError
 
-__all__ = ["describe", "main", "read_failures"]
+__all__ = ["describe", "main", "read_failures", "read_phases"]
+
+# nbgrader's Execute preprocessor method -> the phase its wall time counts to
+_PHASES = {"start_new_kernel": "kernel_start", "start_new_kernel_client": "kernel_start", "execute_cell": "cells",
+           "_cleanup_kernel": "kernel_shutdown"}
 
 
 def describe(notebook: str, e: BaseException) -> NotebookExecutionError:
@@ -38,6 +46,32 @@ def read_failures(path, returncode: int | None) -> list[NotebookExecutionError]:
         return []
 
 
+def read_phases(failures_json) -> dict[str, float]:
+    """The phases a run recorded beside ``failures_json``: seconds per phase, ``done_at`` (epoch s); {} if none."""
+    try:
+        with open(f"{failures_json}.phases") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _time_phases(phases: dict[str, float]) -> None:
+    """Add the wall time of each :data:`_PHASES` method of nbgrader's ``Execute`` to ``phases``."""
+    from nbgrader.preprocessors.execute import Execute
+
+    def timed(method, phase: str):
+        def run(self, *args, **kwargs):
+            t0 = time.monotonic()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + time.monotonic() - t0
+        return run
+
+    for name, phase in _PHASES.items():
+        setattr(Execute, name, timed(getattr(Execute, name), phase))
+
+
 def main(argv: list[str]) -> int:
     out, args = argv[0], argv[1:]
     from nbgrader.apps.nbgraderapp import NbGraderApp
@@ -54,6 +88,8 @@ def main(argv: list[str]) -> int:
             raise
 
     BaseConverter.convert_single_notebook = recorded
+    phases: dict[str, float] = {}
+    _time_phases(phases)
     code = 0
     try:
         NbGraderApp.launch_instance(argv=args)
@@ -62,6 +98,8 @@ def main(argv: list[str]) -> int:
     finally:
         with open(out, "w") as f:
             json.dump(failures, f)
+        with open(f"{out}.phases", "w") as f:
+            json.dump({**{k: round(v, 2) for k, v in phases.items()}, "done_at": time.time()}, f)
     return code
 
 

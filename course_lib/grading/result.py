@@ -69,6 +69,7 @@ class GradedResult:
     quality: list[dict[str, Any]] = field(default_factory=list)   # each measured model: model, metric, value,
     digest: str = ""                                               # thresholds, source, sha256, note, audit
     seconds: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)   # where the seconds went (setup, kernel_start, ...)
     isolation: dict[str, Any] = field(default_factory=dict)
     late: dict[str, Any] | None = None      # timestamp, seconds_late, penalty (the course's late policy)
     autograded: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # notebook name -> text
@@ -125,4 +126,4 @@ class GradedResult:
                    issues=[Finding.of(i) for i in d.get("issues") or []],
                    findings=[Finding.of(f) for f in d.get("findings") or []],
                    quality=list(d.get("quality") or []), digest=d.get("digest", ""), seconds=d.get("seconds"),
-                   isolation=dict(d.get("isolation") or {}), late=d.get("late"))
+                   phases=dict(d.get("phases") or {}), isolation=dict(d.get("isolation") or {}), late=d.get("late"))

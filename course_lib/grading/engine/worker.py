@@ -19,7 +19,7 @@ from ...paths import cache_dir
 from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, run_confined, sandbox_status
 from .submitted import inject_parameters
 from .tamper import scan
-from ..nbgrader_run import read_failures
+from ..nbgrader_run import read_failures, read_phases
 from ..result import Finding, GradedResult, TestResult, pass_fail
 
 __all__ = ["grade_submission", "STATUS_ORDER"]
@@ -109,9 +109,24 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> GradedRes
     return row
 
 
+def _run_phases(recorded: dict, start: float, end: float) -> dict[str, float]:
+    """Seconds of one confined nbgrader run (``start``, ``end``: epoch s) by phase: its kernel's start, cells and
+    shutdown (:func:`read_phases`), nbgrader's own work (process and sandbox start, imports, its steps before and
+    after the kernel) and the exit (the interpreter's and the sandbox's teardown)."""
+    def num(key: str, default: float) -> float:        # the file is in the run's writable HOME: numbers only
+        v = recorded.get(key, default)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+    kernel = {k: num(k, 0.0) for k in ("kernel_start", "cells", "kernel_shutdown")}
+    done = num("done_at", end)
+    return {**kernel, "nbgrader": round(max(0.0, done - start - sum(kernel.values())), 2),
+            "exit": round(max(0.0, end - done), 2)}
+
+
 def _grade(task: dict, root: Path, row: GradedResult) -> None:
     import nbformat
 
+    t0 = time.monotonic()
     a, s = task["assignment"], task["student"]
     limits = Limits(**task["limits"])
     home, course = root / "home", root / "course"
@@ -147,12 +162,15 @@ def _grade(task: dict, root: Path, row: GradedResult) -> None:
         from .quality import take_submitted
 
         take_submitted(task, root / "submitted-models", row)
+    row.phases["setup"] = round(time.monotonic() - t0, 2)   # the course copy, checks, the submitted models
     if runnable:
         _autograde(task, root, course, home, limits, row)
     if task.get("quality"):
         from .quality import grade_quality
 
+        t0 = time.monotonic()
         grade_quality(task, course / "autograded" / s / a, root / "eval", limits, row)
+        row.phases["quality"] = round(time.monotonic() - t0, 2)
 
 
 def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: GradedResult) -> None:
@@ -189,7 +207,9 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
                 hidden=[str(cache / w) for w in task.get("withheld", [])]
                 + [d for d in task["deny"] if Path(d).is_relative_to(cache)],
                 nests=True) if task.get("sandbox", True) else None
+    start = time.time()
     rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
+    row.phases.update(_run_phases(read_phases(failures_json), start, time.time()))
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
         row.issues.append(Finding("notebook-timeout", f"stopped after the {limits.notebook_timeout} s limit per "
@@ -198,7 +218,7 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
         if any(f.kind == "kernel-died" for f in failures):
             row.issues.append(Finding("kernel-died", "the kernel died (os._exit, a crash or a kill) and nbgrader "
                                                      "gave up on the notebook: no points from its tests"))
-        elif rc in (-24, 152) or "CPU time limit" in out:
+        elif rc in (-24, 128 + 24):                 # SIGXCPU: killed directly, or its exit status through bwrap
             row.issues.append(Finding("cpu-limit", f"stopped at the {limits.cpu_seconds} s CPU limit"))
         else:
             row.issues.append(Finding("grader-error", f"nbgrader autograde exit {rc}: "
