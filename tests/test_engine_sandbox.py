@@ -266,3 +266,43 @@ def test_evaluator_sandbox_keeps_a_loading_savedmodel_from_host_files(tmp_path):
     assert row.scores()["t"] == (0.0, 2)
     assert [i.kind for i in row.issues] == ["model-unloadable"], row.issues
     assert row.quality[0]["value"] is None
+
+
+PLANT = '''
+import os, site
+_startup = os.path.join(os.environ["IPYTHONDIR"], "profile_default", "startup")
+_user = site.getusersitepackages()
+_spec = os.path.join(os.environ["JUPYTER_DATA_DIR"], "kernels", "python3", "kernel.json")
+_try("kernel spec", lambda: open(_spec, "a").write(" "))
+_try("startup", lambda: (os.makedirs(_startup, exist_ok=True),
+                         open(os.path.join(_startup, "00-plant.py"), "w").write("print('PLANTED startup')")))
+_try("user site", lambda: (os.makedirs(_user, exist_ok=True),
+                           open(os.path.join(_user, "usercustomize.py"), "w").write("print('PLANTED usersite')")))
+_try("home", lambda: open(os.path.expanduser("~/.planted"), "w").write("x"))
+'''
+LOOK = '''
+import os, site
+print("SEEN", [os.path.exists(p) for p in (
+    os.path.join(os.environ["IPYTHONDIR"], "profile_default", "startup", "00-plant.py"),
+    os.path.join(site.getusersitepackages(), "usercustomize.py"), os.path.expanduser("~/.planted"))])
+'''
+
+
+def test_what_one_learner_leaves_behind_never_reaches_the_next(tmp_path):
+    """One worker grades a submission that plants code where a later kernel would run it (an IPython startup
+    file, a ``usercustomize`` in the user site, a file in HOME) and tries to change the kernel spec nbgrader
+    starts kernels from; then, in the same grader process, another learner's: that one sees none of it."""
+    course = grading.prepare_course(tmp_path / "course")
+    grading.release(course, A)
+    for s, code in (("a_planter", PLANT), ("b_next", LOOK)):     # graded in this order by the one worker
+        d = course / "submitted" / s / A
+        d.mkdir(parents=True)
+        (d / f"{A}.ipynb").write_text(json.dumps(_nb_with(code)))
+    report = grade_assignment(A, course, jobs=1, limits=LIMITS, progress=lambda m: None)
+    rows = {r.student: r for r in report.rows}
+    planter, after = _outputs(course, "a_planter"), _outputs(course, "b_next")
+    assert "NO: kernel spec: OSError" in planter              # read-only in the kernel's sandbox
+    assert "GOT: startup" in planter and "GOT: home" in planter   # its own folders: allowed, and emptied after
+    assert "SEEN [False, False, False]" in after and "PLANTED" not in after
+    assert rows["b_next"].score == 12 and rows["b_next"].status == "ok", rows["b_next"].issues
+    assert rows["a_planter"].score == 12

@@ -1,6 +1,7 @@
 """``course grade``: every submission of an assignment, graded in parallel on Dask, merged by one writer."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -85,6 +86,9 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
     overrides = rerun_parameters(quality)
     audited = _audit_sample(subs, audit, audit_seed) if any(
         e.get("source") == "submitted" for e in quality or []) else set()
+    # a LocalCluster's kernels share this machine's cores: each gets its share of math threads, so two
+    # workers do not both run TensorFlow and BLAS on every core (0: a scheduler's machines, left as they are)
+    threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // max(1, jobs))
     tasks = []
     for student, folder in subs.items():
         files = read_files(folder)
@@ -98,7 +102,7 @@ def grade_assignment(assignment: str, course: Path, *, jobs: int = 2, scheduler:
                       "template": template["files"], "notebooks": template["notebooks"],
                       "grade_cells": template["grade_cells"], "limits": limits.to_dict(),
                       "deny": [str(course), str(repo_root() / "assignments"), *(deny or [])],
-                      "withheld": withheld, "sandbox": sandbox})
+                      "withheld": withheld, "sandbox": sandbox, "threads": threads})
     progress(f"{assignment}: {len(tasks)} to grade, {len(report.skipped)} already graded (resume); "
              f"isolation: {report.isolation}, memory {limits.memory_mb} MB, CPU {limits.cpu_seconds} s, "
              f"{limits.cell_timeout} s per cell, {limits.notebook_timeout} s per submission")

@@ -39,8 +39,8 @@ from pathlib import Path
 from ...exceptions import SandboxUnavailable
 from ...paths import repo_root
 
-__all__ = ["Limits", "View", "kill_tree", "network_isolation", "require_sandbox", "run_confined", "sandbox_status",
-           "NO_ISOLATION"]
+__all__ = ["Limits", "View", "end_confined", "kill_tree", "network_isolation", "require_sandbox", "run_confined",
+           "sandbox_status", "start_confined", "NO_ISOLATION"]
 
 NO_ISOLATION = "graded without isolation"
 FIX = ("install bubblewrap (`sudo apt-get install bubblewrap`; `bash ci/setup.sh` does it as root) and allow user "
@@ -193,6 +193,12 @@ def _new_cgroup(max_processes: int) -> Path | None:
     root = _cgroup_root()
     if root is None:
         return None
+    for stale in root.glob("course-grade-*-*"):          # left by a grading worker that was killed
+        try:
+            if not Path(f"/proc/{int(stale.name.split('-')[2])}").exists():
+                stale.rmdir()                            # refused while a process is still in it
+        except (OSError, ValueError):
+            pass
     cg = root / f"course-grade-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         cg.mkdir()
@@ -248,13 +254,11 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-def run_confined(cmd: list[str], *, cwd: str, env: dict, limits: Limits, timeout: float,
-                 view: View | None = None) -> tuple[int | None, str]:
-    """Run ``cmd`` confined as above; returns (exit code or None if killed at ``timeout``, output tail).
-
-    ``view``: run it in the bubblewrap sandbox seeing that (:func:`require_sandbox` must have succeeded);
-    ``None``: without the sandbox (limits, and a network namespace when ``unshare`` works).
-    """
+def start_confined(cmd: list[str], *, cwd: str, env: dict, limits: Limits, view: View | None = None,
+                   stdin=None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   text: bool = False) -> tuple[subprocess.Popen, Path | None]:
+    """Start ``cmd`` confined as above (see :func:`run_confined`); returns the process and its ``pids`` cgroup
+    (None without one), which the caller removes with :func:`end_confined` once the process has ended."""
     cg = None
     if view is not None:
         require_sandbox()
@@ -263,8 +267,30 @@ def run_confined(cmd: list[str], *, cwd: str, env: dict, limits: Limits, timeout
     elif network_isolation().startswith("network namespace"):
         cmd = _NETNS + cmd
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                preexec_fn=_preexec(limits, cg) if os.name == "posix" else None)
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text,
+                                preexec_fn=_preexec(limits, cg) if os.name == "posix" else None), cg
+    except BaseException:
+        _drop_cgroup(cg)
+        raise
+
+
+def end_confined(proc: subprocess.Popen, cg: Path | None) -> None:
+    """Kill what is left of a confined run (its whole tree) and remove its cgroup."""
+    if proc.poll() is None:
+        kill_tree(proc.pid)
+        proc.wait()
+    _drop_cgroup(cg)
+
+
+def run_confined(cmd: list[str], *, cwd: str, env: dict, limits: Limits, timeout: float,
+                 view: View | None = None) -> tuple[int | None, str]:
+    """Run ``cmd`` confined as above; returns (exit code or None if killed at ``timeout``, output tail).
+
+    ``view``: run it in the bubblewrap sandbox seeing that (:func:`require_sandbox` must have succeeded);
+    ``None``: without the sandbox (limits, and a network namespace when ``unshare`` works).
+    """
+    proc, cg = start_confined(cmd, cwd=cwd, env=env, limits=limits, view=view)
+    try:
         try:
             out, _ = proc.communicate(timeout=timeout)
             return proc.returncode, out.decode(errors="replace")[-6000:]
@@ -276,17 +302,21 @@ def run_confined(cmd: list[str], *, cwd: str, env: dict, limits: Limits, timeout
         _drop_cgroup(cg)
 
 
-def kernel_argv(course: str, keep: list[str]) -> list[str]:
+def kernel_argv(course: str, keep: list[str], read_only: list[str] = ()) -> list[str]:
     """A kernel spec's ``argv`` that starts the IPython kernel in a nested sandbox inside the run's one.
 
     The kernel (learner code) then no longer sees the working ``course`` copy (its gradebook holds the hidden
     tests' source; nbgrader, outside this inner sandbox, needs it) except the ``keep`` folders, nor nbgrader's
     processes (its own PID namespace); it shares nbgrader's network namespace (its loopback) to talk to it.
-    It has no capabilities (as root, the outer run keeps them only to start this one: ``View.nests``).
+    ``read_only``: folders of the run it may read but not change (the kernel specs nbgrader starts the next
+    notebook's kernel from). It has no capabilities (as root, the outer run keeps them only to start this one:
+    ``View.nests``).
     """
     args = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", course]
     for p in keep:
         args += ["--bind", p, p]
+    for p in read_only:
+        args += ["--ro-bind", p, p]
     # JPY_PARENT_PID would make ipykernel quit: its parent is now the namespace's init (pid 1); bwrap's
     # --die-with-parent ends it with nbgrader instead
     return args + ["--unshare-pid", "--die-with-parent", "--cap-drop", "ALL", "--unsetenv", "JPY_PARENT_PID", "--",

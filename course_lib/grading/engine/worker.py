@@ -6,6 +6,7 @@ whatever goes wrong becomes a status of the returned row.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +17,8 @@ import traceback
 from pathlib import Path
 
 from ...paths import cache_dir
-from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, run_confined, sandbox_status
+from .grader_process import clear, run_nbgrader, worker_root
+from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, sandbox_status
 from .submitted import inject_parameters
 from .tamper import scan
 from ..nbgrader_run import read_failures, read_phases
@@ -100,6 +102,7 @@ def grade_submission(task: dict, quality: list[dict] | None = None) -> GradedRes
         row.issues.append(Finding("grader-error", f"{type(e).__name__}: {e}", traceback.format_exc()[-2000:]))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        clear(worker_root())                              # the working course holds the hidden tests' source
     for gid, ref in task["grade_cells"].items():              # every graded cell gets a score
         if gid not in row.tests:
             row.set_score(gid, 0.0, float(ref["max_score"]))
@@ -129,7 +132,9 @@ def _grade(task: dict, root: Path, row: GradedResult) -> None:
     t0 = time.monotonic()
     a, s = task["assignment"], task["student"]
     limits = Limits(**task["limits"])
-    home, course = root / "home", root / "course"
+    work = worker_root()                       # the grader process's folder: emptied before every submission
+    clear(work)
+    home, course = work / "home", work / "course"
     (home / "tmp").mkdir(parents=True)
     _write_tree(course, task["template"])
     sub = course / "submitted" / s / a
@@ -164,7 +169,7 @@ def _grade(task: dict, root: Path, row: GradedResult) -> None:
         take_submitted(task, root / "submitted-models", row)
     row.phases["setup"] = round(time.monotonic() - t0, 2)   # the course copy, checks, the submitted models
     if runnable:
-        _autograde(task, root, course, home, limits, row)
+        _autograde(task, root, work, limits, row)
     if task.get("quality"):
         from .quality import grade_quality
 
@@ -173,10 +178,12 @@ def _grade(task: dict, root: Path, row: GradedResult) -> None:
         row.phases["quality"] = round(time.monotonic() - t0, 2)
 
 
-def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits, row: GradedResult) -> None:
+def _autograde(task: dict, root: Path, work: Path, limits: Limits, row: GradedResult) -> None:
+    """nbgrader autograde of the submission copied into ``work`` (:func:`.grader_process.worker_root`), in this
+    worker's grader process; ``root``: the submission's private folder (submitted models, hidden data)."""
     a, s = task["assignment"], task["student"]
+    course, home, log = work / "course", work / "home", work / "guard.log"
     graded_dir = course / "autograded" / s / a
-    log = root / "guard.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_GUARD_", "JUPYTER_", "DASK_"))}
     env.update({
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "IPYTHONDIR": str(course / ".ipython"),
@@ -186,19 +193,21 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
         "COURSE_OFFLINE": "1", "COURSE_GRADE_ENGINE": "1",   # grading.model_quality: the engine scores it
         "COURSE_CACHE": str(cache_dir()), "COURSE_WITHHELD": json.dumps(task.get("withheld", [])),
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "COURSE_GUARD_DENY": json.dumps([str(root), *task["deny"]] +      # the worker holds hidden data
+        "COURSE_GUARD_DENY": json.dumps([str(root), str(work), *task["deny"]] +   # the worker holds hidden data
                                          [f"/proc/{os.getpid()}/{f}" for f in ("mem", "environ", "fd", "maps")]),
         "COURSE_GUARD_ALLOW": json.dumps([str(graded_dir), str(home), str(course / ".ipython")]),
         "COURSE_GUARD_LOG": str(log),
     })
-    failures_json = home / "nbgrader-failures.json"         # why a notebook stopped, as fields
-    cmd = [sys.executable, "-m", "course_lib.grading.nbgrader_run", str(failures_json),
-           "autograde", a, "--student", s, "--force"]
-    log.touch()
+    if task.get("threads"):                   # the kernel's share of the cores (see batch)
+        n = str(task["threads"])
+        env.update({k: n for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                   "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")})
+    failures_json = course / ".nbgrader-failures.json"     # why a notebook stopped, as fields (kernels: unseen)
     cache = cache_dir()
     if task.get("sandbox", True):             # the kernel: a nested sandbox without the gradebook and nbgrader
         (course / ".ipython").mkdir(exist_ok=True)
-        spec = {"argv": kernel_argv(str(course), [str(graded_dir), str(course / ".ipython")]),
+        spec = {"argv": kernel_argv(str(course), [str(graded_dir), str(course / ".ipython")],
+                                    read_only=[str(home / "data")]),   # the next notebook's kernel spec
                 "display_name": "Python 3 (grading sandbox)", "language": "python",
                 "interrupt_mode": "message"}      # a cell timeout interrupts the kernel, not bwrap
         (home / "data" / "kernels" / "python3").mkdir(parents=True)
@@ -208,7 +217,14 @@ def _autograde(task: dict, root: Path, course: Path, home: Path, limits: Limits,
                 + [d for d in task["deny"] if Path(d).is_relative_to(cache)],
                 nests=True) if task.get("sandbox", True) else None
     start = time.time()
-    rc, out = run_confined(cmd, cwd=str(course), env=env, limits=limits, timeout=limits.notebook_timeout, view=view)
+    config = hashlib.sha256(task["template"].get("nbgrader_config.py", b"")).hexdigest()
+    args = ["autograde", a, "--student", s, "--force"]
+    if task.get("sandbox", True):
+        # the last cell's outputs are in: kill the kernel's sandbox (and all it started) at once, rather than
+        # ask the kernel to quit and wait for TensorFlow's exit handlers (1-8 s, then SIGTERM anyway)
+        args.append("--Execute.shutdown_kernel=immediate")
+    rc, out = run_nbgrader(args, root=work, env=env, limits=limits,
+                           view=view, failures=failures_json, timeout=limits.notebook_timeout, generation=config)
     row.phases.update(_run_phases(read_phases(failures_json), start, time.time()))
     failures = read_failures(failures_json, rc) if rc else []
     if rc is None:
