@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .sandbox import Limits, View, end_confined, start_confined
 
-__all__ = ["GraderProcess", "MAX_RUNS", "clear", "run_nbgrader", "worker_root"]
+__all__ = ["GraderProcess", "MAX_RUNS", "clear", "run_in_grader", "worker_root"]
 
 MAX_RUNS = 20
 
@@ -37,6 +37,10 @@ def worker_root() -> Path:
     """This thread's fixed grading folder (made once, removed at exit)."""
     root = getattr(_mine, "root", None)
     if root is None or not root.is_dir():
+        for stale in Path(tempfile.gettempdir()).glob("course-grade-w*-*"):   # a killed worker's (no atexit)
+            pid = stale.name[len("course-grade-w"):].split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(stale, ignore_errors=True)
         root = _mine.root = Path(tempfile.mkdtemp(prefix=f"course-grade-w{os.getpid()}-"))
         for d in ("course", "home"):
             (root / d).mkdir()
@@ -134,7 +138,7 @@ def _close_all() -> None:
         shutil.rmtree(state["root"], ignore_errors=True)
 
 
-def run_nbgrader(args: list[str], *, root: Path, env: dict, limits: Limits, view: View | None,
+def run_in_grader(args: list[str], *, root: Path, env: dict, limits: Limits, view: View | None,
                  failures: Path, timeout: float, generation: str = "") -> tuple[int | None, str]:
     """Run ``nbgrader ARGS`` in this thread's grader process with ``env``, in ``root/course`` (the
     :func:`worker_root`); its failures and phases go to ``failures``. Returns (exit code or None, output).

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from ...paths import cache_dir
-from .grader_process import clear, run_nbgrader, worker_root
+from .grader_process import clear, run_in_grader, worker_root
 from .sandbox import NO_ISOLATION, Limits, View, kernel_argv, network_isolation, sandbox_status
 from .submitted import inject_parameters
 from .tamper import scan
@@ -223,7 +223,7 @@ def _autograde(task: dict, root: Path, work: Path, limits: Limits, row: GradedRe
         # the last cell's outputs are in: kill the kernel's sandbox (and all it started) at once, rather than
         # ask the kernel to quit and wait for TensorFlow's exit handlers (1-8 s, then SIGTERM anyway)
         args.append("--Execute.shutdown_kernel=immediate")
-    rc, out = run_nbgrader(args, root=work, env=env, limits=limits,
+    rc, out = run_in_grader(args, root=work, env=env, limits=limits,
                            view=view, failures=failures_json, timeout=limits.notebook_timeout, generation=config)
     row.phases.update(_run_phases(read_phases(failures_json), start, time.time()))
     failures = read_failures(failures_json, rc) if rc else []
